@@ -34,3 +34,16 @@ export const METRICS = {
   eventsSent: 'a2a_sse_events_sent_total',
   deliverySeconds: 'a2a_stream_delivery_seconds',
 } as const;
+
+/** The same paths as route templates (`{param}`), for the server's router. */
+export const ROUTE_PATTERNS = {
+  agentBase: `${A2A_BASE}/{org}/{agent}`,
+  tasks: `${A2A_BASE}/{org}/{agent}/tasks`,
+  task: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}`,
+  streamToken: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}/stream-token`,
+  stream: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}/stream`,
+  messages: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}/messages`,
+  events: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}/events`,
+  cancel: `${A2A_BASE}/{org}/{agent}/tasks/{taskId}/cancel`,
+  agentCard: `${A2A_BASE}/{org}/{agent}/.well-known/agent-card.json`,
+} as const;

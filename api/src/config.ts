@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { DEFAULTS } from '@orchestrator-ai/transport-types';
+
+/** Everything the API reads from the environment, read here and nowhere else. */
+export interface Config {
+  port: number;
+  host: string;
+  mongodbUri: string | undefined;
+  authMode: 'dev' | 'production';
+  /** HS256 secret for user and agent tokens (dev, or production without a public key/JWKS). */
+  jwtSecret: string;
+  /** True when JWT_SECRET was generated for this start (tokens die with the process). */
+  jwtSecretGenerated: boolean;
+  /** PEM public key for user/agent tokens (production, RS256/ES256). */
+  jwtPublicKey: string | undefined;
+  /** JWKS URL for user/agent tokens (production). */
+  jwksUri: string | undefined;
+  userTokenAudience: string;
+  agentTokenAudience: string;
+  streamTokenAudience: string;
+  /** HS256 secret we sign stream tokens with (ours alone: never the IdP's). */
+  streamTokenSecret: string;
+  clockSkewSeconds: number;
+  streamTokenTtlSeconds: number;
+  devTokenTtlSeconds: number;
+  taskMessageTtlMinutes: number;
+  sseHeartbeatSeconds: number;
+  sseRetryMs: number;
+  /** Bytes a stream may have waiting in its socket before it counts as a slow reader. */
+  sseMaxBufferBytes: number;
+  maxEventBytes: number;
+  maxAppendBatch: number;
+  /** Whole request body limit of the append route. */
+  maxAppendBytes: number;
+  maxStreamsPerUser: number;
+  streamTokenRateLimit: { perUser: number; perTask: number; windowSeconds: number };
+  corsOrigins: string[];
+  simulator: boolean;
+  pruneEveryMs: number;
+  logLevel: string;
+  /** Folder of the built demo app (served at `/`). */
+  webRoot: string | undefined;
+  openBrowser: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Env = process.env): Config {
+  const jwtPublicKey = nonEmpty(env.JWT_PUBLIC_KEY);
+  const jwksUri = nonEmpty(env.JWKS_URI);
+  const hasProductionKeys = Boolean(jwtPublicKey || jwksUri || nonEmpty(env.JWT_SECRET));
+  const authMode = parseAuthMode(env.AUTH_MODE, Boolean(jwtPublicKey || jwksUri));
+
+  if (authMode === 'production') {
+    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.trim() === '')
+      throw new ConfigError('AUTH_MODE=production refuses an empty JWT_SECRET');
+    if (!hasProductionKeys)
+      throw new ConfigError('AUTH_MODE=production needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URI');
+    if (!nonEmpty(env.JWT_SECRET) && !nonEmpty(env.STREAM_TOKEN_SECRET))
+      throw new ConfigError('AUTH_MODE=production with a public key or JWKS needs STREAM_TOKEN_SECRET');
+  }
+  const secretGiven = nonEmpty(env.JWT_SECRET);
+  const jwtSecret = secretGiven ?? randomBytes(32).toString('hex');
+  const streamTokenTtlSeconds = int(env, 'STREAM_TOKEN_TTL_SECONDS', DEFAULTS.streamTokenTtlSeconds);
+  if (streamTokenTtlSeconds < DEFAULTS.minStreamTokenTtlSeconds)
+    throw new ConfigError(`STREAM_TOKEN_TTL_SECONDS must be at least ${DEFAULTS.minStreamTokenTtlSeconds}`);
+
+  return {
+    port: int(env, 'PORT', DEFAULTS.port),
+    host: env.HOST || DEFAULTS.host,
+    mongodbUri: nonEmpty(env.MONGODB_URI),
+    authMode,
+    jwtSecret,
+    jwtSecretGenerated: !secretGiven,
+    jwtPublicKey,
+    jwksUri,
+    userTokenAudience: env.USER_TOKEN_AUDIENCE || 'user',
+    agentTokenAudience: env.AGENT_TOKEN_AUDIENCE || 'agent',
+    streamTokenAudience: 'stream',
+    streamTokenSecret: nonEmpty(env.STREAM_TOKEN_SECRET) ?? jwtSecret,
+    clockSkewSeconds: int(env, 'JWT_CLOCK_SKEW_SECONDS', 5),
+    streamTokenTtlSeconds,
+    devTokenTtlSeconds: int(env, 'DEV_TOKEN_TTL_SECONDS', 3600),
+    taskMessageTtlMinutes: num(env, 'TASK_MESSAGE_TTL_MINUTES', DEFAULTS.taskMessageTtlMinutes),
+    sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', DEFAULTS.sseHeartbeatSeconds),
+    sseRetryMs: int(env, 'SSE_RETRY_MS', DEFAULTS.sseRetryMs),
+    sseMaxBufferBytes: int(env, 'SSE_MAX_BUFFER_BYTES', 1024 * 1024),
+    maxEventBytes: int(env, 'MAX_EVENT_BYTES', DEFAULTS.maxEventBytes),
+    maxAppendBatch: int(env, 'MAX_APPEND_BATCH', DEFAULTS.maxAppendBatch),
+    maxAppendBytes: int(env, 'MAX_APPEND_BYTES', 16 * 1024 * 1024),
+    maxStreamsPerUser: int(env, 'MAX_STREAMS_PER_USER', DEFAULTS.maxStreamsPerUser),
+    streamTokenRateLimit: {
+      perUser: int(env, 'STREAM_TOKEN_RATE_PER_USER', 120),
+      perTask: int(env, 'STREAM_TOKEN_RATE_PER_TASK', 30),
+      windowSeconds: int(env, 'STREAM_TOKEN_RATE_WINDOW_SECONDS', 60),
+    },
+    corsOrigins: (env.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    simulator: env.SIMULATOR ? env.SIMULATOR !== 'off' : authMode === 'dev',
+    pruneEveryMs: int(env, 'PRUNE_EVERY_MS', 60_000),
+    logLevel: env.LOG_LEVEL || 'info',
+    webRoot: nonEmpty(env.WEB_ROOT),
+    openBrowser: env.BROWSER !== 'none' && !env.CI,
+  };
+}
+
+/** Dev mode unless asked otherwise or an identity provider's key is configured. */
+function parseAuthMode(value: string | undefined, hasPublicKeys: boolean): 'dev' | 'production' {
+  if (value === undefined || value === '') return hasPublicKeys ? 'production' : 'dev';
+  if (value === 'dev' || value === 'production') return value;
+  throw new ConfigError(`AUTH_MODE must be "dev" or "production", got "${value}"`);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function num(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a non-negative number, got "${raw}"`);
+  return n;
+}
+
+function int(env: Env, name: string, fallback: number): number {
+  const n = num(env, name, fallback);
+  if (!Number.isInteger(n)) throw new ConfigError(`${name} must be an integer, got "${env[name]}"`);
+  return n;
+}

@@ -1,0 +1,65 @@
+/**
+ * In-process fan-out of stored events to the streams of this instance. A delivery source
+ * (this instance's appends, or another instance's events read from MongoDB) calls `publish`
+ * with events already stored, in seq order; subscribers get the same pre-serialised bytes.
+ */
+export interface HubEvent {
+  taskId: string;
+  seq: number;
+  /** The event's JSON, serialised once for every stream. */
+  json: string;
+  /** True when this event moves the task to a terminal state. */
+  final: boolean;
+  /** `performance.now()`-style ms when the append was acknowledged, for delivery latency. */
+  storedAt: number;
+}
+
+export type HubListener = (event: HubEvent) => void;
+
+export interface DeliverySource {
+  /** Starts feeding `hub.publish`; resolves when running. */
+  start(hub: Hub): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class Hub {
+  readonly #listeners = new Map<string, Set<HubListener>>();
+  #subscriptions = 0;
+
+  subscribe(taskId: string, listener: HubListener): () => void {
+    let set = this.#listeners.get(taskId);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(taskId, set);
+    }
+    set.add(listener);
+    this.#subscriptions++;
+    return () => {
+      const current = this.#listeners.get(taskId);
+      if (!current?.delete(listener)) return;
+      this.#subscriptions--;
+      if (current.size === 0) this.#listeners.delete(taskId);
+    };
+  }
+
+  publish(events: readonly HubEvent[]): void {
+    for (const event of events) {
+      const set = this.#listeners.get(event.taskId);
+      if (!set) continue;
+      for (const listener of set) listener(event);
+    }
+  }
+
+  hasSubscribers(taskId: string): boolean {
+    return this.#listeners.has(taskId);
+  }
+
+  /** Listener count, for leak checks and metrics. */
+  get subscriptionCount(): number {
+    return this.#subscriptions;
+  }
+
+  get taskCount(): number {
+    return this.#listeners.size;
+  }
+}

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRICS } from '@orchestrator-ai/transport-types';
+
+/** This instance's metrics, on a registry of its own (tests run several servers in one process). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly activeStreams = new Gauge({
+    name: METRICS.activeStreams,
+    help: 'Open SSE streams on this instance',
+    registers: [this.registry],
+  });
+  readonly eventsSent = new Counter({
+    name: METRICS.eventsSent,
+    help: 'Events written to SSE streams (snapshots excluded)',
+    registers: [this.registry],
+  });
+  readonly deliverySeconds = new Histogram({
+    name: METRICS.deliverySeconds,
+    help: 'Seconds from an append acknowledged to its event written to a stream',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly streamsOpened = new Counter({
+    name: 'a2a_sse_streams_opened_total',
+    help: 'SSE streams opened',
+    registers: [this.registry],
+  });
+  readonly slowReadersDropped = new Counter({
+    name: 'a2a_sse_slow_readers_dropped_total',
+    help: 'Streams closed because the reader fell too far behind',
+    registers: [this.registry],
+  });
+  readonly tokenExpiryCloses = new Counter({
+    name: 'a2a_sse_token_expiry_closes_total',
+    help: 'Streams closed ahead of their token expiry',
+    registers: [this.registry],
+  });
+  readonly eventsAppended = new Counter({
+    name: 'a2a_events_appended_total',
+    help: 'Events stored by appends on this instance',
+    registers: [this.registry],
+  });
+  readonly seqConflicts = new Counter({
+    name: 'a2a_seq_conflicts_total',
+    help: 'Appends retried because another writer took the seq',
+    registers: [this.registry],
+  });
+  readonly streamTokensIssued = new Counter({
+    name: 'a2a_stream_tokens_issued_total',
+    help: 'Stream tokens minted',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

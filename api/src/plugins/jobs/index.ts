@@ -1,0 +1,193 @@
+/**
+ * Background jobs (Agenda 6 on MongoDB). One job so far: `prune-expired-task-messages`.
+ *
+ * The TTL index on `task_messages.expiresAt` is not enough on its own: jongodb's TTL monitor
+ * never deletes, and MongoDB's runs only once a minute. Reads filter expired messages anyway;
+ * this job keeps the collection small. It is idempotent and safe on several instances at once
+ * (on jongodb Agenda's lock sometimes lets two instances run it: STACK.md §7).
+ *
+ * Agenda starts in `onPostStart` (so `server.initialize()` alone, as in inject-only tests,
+ * starts no background work) and stops in `onPreStop`.
+ */
+import type { Plugin, Server } from '@hapi/hapi';
+import Joi from 'joi';
+import type { Db } from 'mongodb';
+import { Agenda } from 'agenda';
+import { MongoBackend } from '@agendajs/mongo-backend';
+import { COLLECTIONS } from '../../db/types.js';
+
+export const PRUNE_JOB = 'prune-expired-task-messages';
+
+export interface JobsOptions {
+  db: Db;
+  /** How often the prune job runs, in ms (default 60 000). */
+  pruneEvery?: number;
+  /** How often Agenda polls for due jobs, in ms (default min(pruneEvery, 5000)). */
+  processEvery?: number;
+  /** Messages deleted per batch (default 1000). */
+  batchSize?: number;
+  /** Batches per run at most (default 100); the rest waits for the next run. */
+  maxBatches?: number;
+}
+
+export interface JobsApi {
+  /** Runs the prune now, outside Agenda; resolves to the number of messages deleted. */
+  runPruneNow(): Promise<number>;
+  /** Whether Agenda is processing jobs (between onPostStart and onPreStop). */
+  isRunning(): boolean;
+}
+
+declare module '@hapi/hapi' {
+  interface PluginProperties {
+    jobs: JobsApi;
+  }
+}
+
+export interface PruneOptions {
+  batchSize?: number;
+  maxBatches?: number;
+  /** Stops between batches once aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Deletes `task_messages` whose `expiresAt <= now`, in batches of `batchSize` ids, and returns
+ * how many this call deleted. Deletes re-check `expiresAt`, so concurrent runs (or a concurrent
+ * TTL monitor) never delete anything else and never double count.
+ */
+export async function pruneExpiredMessages(
+  db: Db,
+  now: Date = new Date(),
+  opts: PruneOptions = {},
+): Promise<number> {
+  const batchSize = opts.batchSize ?? 1000;
+  const maxBatches = opts.maxBatches ?? 100;
+  const messages = db.collection(COLLECTIONS.taskMessages);
+  const expired = { expiresAt: { $lte: now } };
+  let deleted = 0;
+  for (let batch = 0; batch < maxBatches && !opts.signal?.aborted; batch++) {
+    const ids = (
+      await messages.find(expired, { projection: { _id: 1 } }).limit(batchSize).toArray()
+    ).map((d) => d._id);
+    if (ids.length === 0) break;
+    const result = await messages.deleteMany({ _id: { $in: ids }, ...expired });
+    deleted += result.deletedCount;
+    if (ids.length < batchSize) break;
+  }
+  return deleted;
+}
+
+const optionsSchema = Joi.object({
+  db: Joi.any()
+    .required()
+    .custom((value: unknown) => {
+      const db = value as Partial<Db> | null;
+      if (
+        typeof db !== 'object' ||
+        db === null ||
+        typeof db.collection !== 'function' ||
+        typeof db.databaseName !== 'string'
+      ) {
+        throw new Error('must be a mongodb Db');
+      }
+      return value;
+    }),
+  pruneEvery: Joi.number().integer().min(10).default(60_000),
+  processEvery: Joi.number().integer().min(10),
+  batchSize: Joi.number().integer().min(1).max(100_000).default(1000),
+  maxBatches: Joi.number().integer().min(1).default(100),
+});
+
+interface ValidatedOptions {
+  db: Db;
+  pruneEvery: number;
+  processEvery?: number;
+  batchSize: number;
+  maxBatches: number;
+}
+
+/** How long onPreStop waits for a prune that is already running. */
+const STOP_GRACE_MS = 5_000;
+
+export const jobsPlugin: Plugin<JobsOptions> = {
+  name: 'jobs',
+  version: '1.0.0',
+  register(server: Server, rawOptions: JobsOptions) {
+    const { error, value } = optionsSchema.validate(rawOptions ?? {}, { convert: false });
+    if (error) throw new Error(`jobs plugin: invalid options: ${error.message}`);
+    const options = value as ValidatedOptions;
+    // Joi's custom() returns the same object, but keep the caller's reference for certain.
+    const db = rawOptions.db;
+    const processEvery = options.processEvery ?? Math.min(options.pruneEvery, 5_000);
+
+    let agenda: Agenda | undefined;
+    let stopController = new AbortController();
+    const inFlight = new Set<Promise<unknown>>();
+
+    const prune = (signal?: AbortSignal): Promise<number> => {
+      const run = pruneExpiredMessages(db, new Date(), {
+        batchSize: options.batchSize,
+        maxBatches: options.maxBatches,
+        ...(signal ? { signal } : {}),
+      });
+      inFlight.add(run);
+      void run.finally(() => inFlight.delete(run)).catch(() => {});
+      return run;
+    };
+
+    server.expose('runPruneNow', () => prune());
+    server.expose('isRunning', () => agenda !== undefined);
+
+    server.ext('onPostStart', async () => {
+      stopController = new AbortController();
+      const jobs = db.collection(COLLECTIONS.agendaJobs);
+      // The backend would create this index itself during Agenda's constructor, where a failure
+      // becomes an unhandled rejection; creating it here first makes failures ordinary errors.
+      await jobs.createIndex(
+        { name: 1, priority: -1, lockedAt: 1, nextRunAt: 1, disabled: 1 },
+        { name: 'findAndLockNextJobIndex' },
+      );
+      const instance = new Agenda({
+        backend: new MongoBackend({
+          mongo: db,
+          collection: COLLECTIONS.agendaJobs,
+          ensureIndex: false,
+        }),
+        processEvery,
+        defaultLockLifetime: Math.max(60_000, options.pruneEvery * 2),
+      });
+      agenda = instance; // from here on, onPreStop stops it even if the rest fails
+      instance.on('error', (err: Error) => server.log(['jobs', 'error'], err));
+      instance.define(
+        PRUNE_JOB,
+        async () => {
+          const deleted = await prune(stopController.signal);
+          if (deleted > 0) server.log(['jobs', 'prune'], { job: PRUNE_JOB, deleted });
+        },
+        { concurrency: 1 },
+      );
+      await instance.ready;
+      await instance.start();
+      await instance.every(options.pruneEvery, PRUNE_JOB);
+      server.log(['jobs', 'start'], { jobs: [PRUNE_JOB], pruneEvery: options.pruneEvery, processEvery });
+    });
+
+    server.ext('onPreStop', async () => {
+      const instance = agenda;
+      agenda = undefined;
+      if (!instance) return;
+      stopController.abort();
+      await instance.stop(false);
+      // A prune that already runs finishes its current batch (it checks the signal between
+      // batches); don't let a slow database hold the shutdown for more than a few seconds.
+      if (inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.allSettled([...inFlight]),
+          new Promise((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS))),
+        ]);
+        clearTimeout(timer);
+      }
+    });
+  },
+};

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { Collection, Db, Filter } from 'mongodb';
+import type { WireMessage, WireTask } from '@orchestrator-ai/transport-types';
+import { routes } from '@orchestrator-ai/transport-types';
+import { COLLECTIONS, type TaskDoc } from '../db/types.js';
+
+export interface CreateTaskInput {
+  org: string;
+  agent: string;
+  ownerId: string;
+  contextId?: string;
+  message?: WireMessage;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ListTasksQuery {
+  ownerId: string;
+  org: string;
+  agent: string;
+  contextId?: string;
+  limit: number;
+  /** Skip this many (page token). */
+  offset?: number;
+}
+
+/** The durable task snapshots (`tasks`): they outlive the messages. */
+export class TaskStore {
+  readonly collection: Collection<TaskDoc>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<TaskDoc>(COLLECTIONS.tasks);
+  }
+
+  async create(input: CreateTaskInput): Promise<TaskDoc> {
+    const now = new Date();
+    const id = randomUUID();
+    const contextId = input.contextId ?? randomUUID();
+    const history = input.message ? [{ ...input.message, taskId: id, contextId }] : [];
+    const doc: TaskDoc = {
+      _id: id,
+      org: input.org,
+      agent: input.agent,
+      ownerId: input.ownerId,
+      contextId,
+      status: { state: 'TASK_STATE_SUBMITTED', timestamp: now.toISOString() },
+      artifacts: [],
+      history,
+      metadata: input.metadata ?? {},
+      lastSeq: 0,
+      final: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.collection.insertOne(doc);
+    return doc;
+  }
+
+  get(taskId: string): Promise<TaskDoc | null> {
+    return this.collection.findOne({ _id: taskId });
+  }
+
+  /** The task when it exists under this org/agent and belongs to this user; otherwise null. */
+  async getOwned(org: string, agent: string, taskId: string, ownerId: string): Promise<TaskDoc | null> {
+    const doc = await this.get(taskId);
+    return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
+  }
+
+  async list(query: ListTasksQuery): Promise<{ tasks: TaskDoc[]; total: number }> {
+    const filter: Filter<TaskDoc> = { ownerId: query.ownerId, org: query.org, agent: query.agent };
+    if (query.contextId) filter.contextId = query.contextId;
+    const [tasks, total] = await Promise.all([
+      this.collection
+        .find(filter)
+        .sort({ updatedAt: -1, _id: 1 })
+        .skip(query.offset ?? 0)
+        .limit(query.limit)
+        .toArray(),
+      this.collection.countDocuments(filter),
+    ]);
+    return { tasks, total };
+  }
+}
+
+export interface WireTaskOptions {
+  /** Extra metadata (seq, truncation) for stream snapshots. */
+  metadata?: Record<string, unknown>;
+  historyLength?: number;
+}
+
+/** The A2A `Task` a client sees, with our endpoints under `metadata`. */
+export function toWireTask(doc: TaskDoc, options: WireTaskOptions = {}): WireTask {
+  const history =
+    options.historyLength === undefined
+      ? doc.history
+      : options.historyLength === 0
+        ? []
+        : doc.history.slice(-options.historyLength);
+  const task: WireTask = {
+    id: doc._id,
+    contextId: doc.contextId,
+    status: doc.status,
+    metadata: {
+      ...doc.metadata,
+      org: doc.org,
+      agent: doc.agent,
+      seq: doc.lastSeq,
+      final: doc.final,
+      createdAt: doc.createdAt.toISOString(),
+      updatedAt: doc.updatedAt.toISOString(),
+      streamEndpoint: routes.stream(doc.org, doc.agent, doc._id),
+      streamTokenEndpoint: routes.streamToken(doc.org, doc.agent, doc._id),
+      messagesEndpoint: routes.messages(doc.org, doc.agent, doc._id),
+      ...options.metadata,
+    },
+  };
+  if (doc.artifacts.length > 0) task.artifacts = doc.artifacts;
+  if (history.length > 0) task.history = history;
+  return task;
+}
