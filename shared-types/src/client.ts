@@ -20,6 +20,8 @@ export interface ConnectionInfo {
   reason?: string;
   /** HTTP status behind an `error`, when there was one (401, 403, 404). */
   status?: number;
+  /** Who holds the connection: the shared Service Worker, or this page itself. */
+  via?: 'worker' | 'page';
 }
 
 export interface TaskStreamListener {

@@ -88,11 +88,7 @@ export function isDuplicateKeyError(err: unknown): boolean {
     writeErrors?: unknown;
   };
   if (e.code === 11000 || e.errorResponse?.code === 11000) return true;
-  const writeErrors = Array.isArray(e.writeErrors)
-    ? e.writeErrors
-    : e.writeErrors
-      ? [e.writeErrors]
-      : [];
+  const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
   return writeErrors.some(
     (w: unknown) => typeof w === 'object' && w !== null && (w as { code?: unknown }).code === 11000,
   );

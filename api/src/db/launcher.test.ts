@@ -50,9 +50,9 @@ describe('startDatabaseServer', () => {
       await server.stop();
     }
     // Gone: nothing answers on that port any more.
-    await expect(
-      connectDatabase(server.uri, server.kind, { serverSelectionTimeoutMS: 500 }),
-    ).rejects.toThrow(/Cannot connect to MongoDB/);
+    await expect(connectDatabase(server.uri, server.kind, { serverSelectionTimeoutMS: 500 })).rejects.toThrow(
+      /Cannot connect to MongoDB/,
+    );
     // Stopping twice is harmless.
     await server.stop();
   });
@@ -104,9 +104,7 @@ describe('connectDatabase', () => {
 
 describe('redactMongoUri', () => {
   it('removes credentials and secret query values', () => {
-    expect(redactMongoUri('mongodb+srv://u:p%40ss@c.example.net/db')).toBe(
-      'mongodb+srv://c.example.net/db',
-    );
+    expect(redactMongoUri('mongodb+srv://u:p%40ss@c.example.net/db')).toBe('mongodb+srv://c.example.net/db');
     expect(
       redactMongoUri(
         'mongodb://h:1/db?tls=true&tlsCertificateKeyFilePassword=x&authMechanismProperties=AWS_SESSION_TOKEN:y',
@@ -125,9 +123,7 @@ describe('isDuplicateKeyError', () => {
       await messages.insertOne({ ...doc });
       const single = await messages.insertOne({ ...doc }).catch((e: unknown) => e);
       expect(isDuplicateKeyError(single)).toBe(true);
-      const bulk = await messages
-        .insertMany([{ ...doc, seq: 2 }, { ...doc }])
-        .catch((e: unknown) => e);
+      const bulk = await messages.insertMany([{ ...doc, seq: 2 }, { ...doc }]).catch((e: unknown) => e);
       expect(isDuplicateKeyError(bulk)).toBe(true);
       expect(isDuplicateKeyError(new Error('other'))).toBe(false);
       expect(isDuplicateKeyError(undefined)).toBe(false);

@@ -265,11 +265,10 @@ function withoutDatabaseName(uri: string): string {
 
 async function startJongodb(timeoutMs: number): Promise<LaunchedDatabaseServer> {
   const binary = jongodbBinaryPath();
-  const watchdog = spawn(
-    '/bin/sh',
-    ['-c', WATCHDOG_SCRIPT, binary, '--host=127.0.0.1', '--port=0'],
-    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
-  );
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, binary, '--host=127.0.0.1', '--port=0'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   const live: LiveChild = { watchdog };
   liveChildren.add(live);
   installExitHooks();

@@ -62,9 +62,7 @@ export const MIGRATIONS: readonly Migration[] = [
       await createIndexes(db, COLLECTIONS.orchestrationSteps, [
         { key: { taskId: 1, stepIndex: 1 }, options: { unique: true } },
       ]);
-      await createIndexes(db, COLLECTIONS.orchestrationCheckpoints, [
-        { key: { taskId: 1, createdAt: -1 } },
-      ]);
+      await createIndexes(db, COLLECTIONS.orchestrationCheckpoints, [{ key: { taskId: 1, createdAt: -1 } }]);
     },
   },
   {

@@ -16,6 +16,12 @@ export interface TaskState {
 }
 
 const MAX_HISTORY = 100;
+/**
+ * Text an artifact may hold in the snapshot. Beyond it the snapshot stops growing (and says so in
+ * the artifact's metadata): rewriting an ever larger document on every append is quadratic, and
+ * a document is capped at 16 MB. The events still carry every chunk.
+ */
+export const MAX_SNAPSHOT_ARTIFACT_CHARS = 512 * 1024;
 
 /**
  * Folds one stream event into the task snapshot. Consecutive text chunks of an appended
@@ -48,10 +54,20 @@ function mergeArtifact(artifacts: WireArtifact[], incoming: WireArtifact, append
   const index = artifacts.findIndex((a) => a.artifactId === incoming.artifactId);
   if (index === -1) return [...artifacts, incoming];
   const existing = artifacts[index]!;
-  const merged: WireArtifact = append
-    ? { ...existing, ...withoutParts(incoming), parts: appendParts(existing.parts, incoming.parts) }
-    : incoming;
+  let merged: WireArtifact = incoming;
+  if (append) {
+    merged =
+      textLength(existing.parts) + textLength(incoming.parts) > MAX_SNAPSHOT_ARTIFACT_CHARS
+        ? { ...existing, metadata: { ...existing.metadata, snapshotTruncated: true } }
+        : { ...existing, ...withoutParts(incoming), parts: appendParts(existing.parts, incoming.parts) };
+  }
   return artifacts.map((a, i) => (i === index ? merged : a));
+}
+
+function textLength(parts: WirePart[]): number {
+  let n = 0;
+  for (const p of parts) n += 'text' in p ? p.text.length : 'raw' in p ? p.raw.length : 0;
+  return n;
 }
 
 function withoutParts(artifact: WireArtifact): Omit<WireArtifact, 'parts'> {

@@ -67,7 +67,10 @@ export async function pruneExpiredMessages(
   let deleted = 0;
   for (let batch = 0; batch < maxBatches && !opts.signal?.aborted; batch++) {
     const ids = (
-      await messages.find(expired, { projection: { _id: 1 } }).limit(batchSize).toArray()
+      await messages
+        .find(expired, { projection: { _id: 1 } })
+        .limit(batchSize)
+        .toArray()
     ).map((d) => d._id);
     if (ids.length === 0) break;
     const result = await messages.deleteMany({ _id: { $in: ids }, ...expired });

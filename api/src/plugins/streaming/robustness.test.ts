@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { readSse, seqsOf, startTestApp, textChunk, type TestApp } from '../../test-support/app.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('stream robustness', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: '0.2', SSE_MAX_BUFFER_BYTES: '262144', MAX_STREAMS_PER_USER: '2000' });
+  });
+  afterAll(() => t.close());
+
+  it('sends heartbeats and is never compressed, even when asked for gzip', async () => {
+    const task = await t.createTask();
+    const token = await t.streamToken(task.id);
+    const started = Date.now();
+    const res = await readSse(t.streamUrl(task.id, { token }), {
+      headers: { 'Accept-Encoding': 'gzip, deflate, br' },
+      until: () => Date.now() - started > 700,
+      timeoutMs: 900,
+    });
+    expect(res.headers.get('content-encoding')).toBeNull();
+    expect(res.comments.filter((c) => c === '').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('drops a slow reader without disturbing a fast one', async () => {
+    const task = await t.createTask();
+    const token = await t.streamToken(task.id);
+    const url = new URL(t.streamUrl(task.id, { token }));
+    // A reader that never reads: its socket buffers fill and the server cuts it.
+    let slowClosed = false;
+    const slow = http.get(url, (res) => {
+      res.pause();
+      res.socket.setMaxListeners(20);
+      res.on('close', () => (slowClosed = true));
+    });
+    slow.on('error', () => (slowClosed = true));
+    const fast = readSse(url.toString(), { until: (f) => f.length >= 1 + 300, timeoutMs: 30_000 });
+    await sleep(200);
+    // 5 MB in bursts of 80 kB: far beyond the slow reader's socket buffers and the 256 kB bound.
+    const big = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 60; i++) {
+      const res = await t.append(task.id, { events: Array.from({ length: 5 }, () => textChunk(big)) });
+      expect(res.status).toBe(200);
+    }
+    const result = await fast;
+    expect(seqsOf(result.frames)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    for (let i = 0; i < 50 && !slowClosed; i++) await sleep(100);
+    slow.destroy();
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/a2a_sse_slow_readers_dropped_total [1-9]/);
+    expect(slowClosed).toBe(true);
+  });
+
+  it('1,000 connect/disconnect cycles leave listeners and sessions at their baseline', async () => {
+    const task = await t.createTask();
+    const token = await t.streamToken(task.id);
+    const registry = (t.app.server.plugins as unknown as { streaming: { registry: { size: number } } }).streaming.registry;
+    await sleep(100);
+    const baseline = { hub: t.app.hub.subscriptionCount, sessions: registry.size };
+    const url = t.streamUrl(task.id, { token });
+    for (let batch = 0; batch < 20; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const controller = new AbortController();
+          const res = await fetch(url, { signal: controller.signal });
+          expect(res.status).toBe(200);
+          const reader = res.body!.getReader();
+          await reader.read();
+          controller.abort();
+        }),
+      );
+    }
+    for (let i = 0; i < 50 && (t.app.hub.subscriptionCount !== baseline.hub || registry.size !== baseline.sessions); i++)
+      await sleep(50);
+    expect(t.app.hub.subscriptionCount).toBe(baseline.hub);
+    expect(registry.size).toBe(baseline.sessions);
+    expect(t.app.hub.taskCount).toBe(0);
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^a2a_sse_active_streams 0$/m);
+    expect(metrics).toMatch(/^a2a_sse_streams_opened_total (\d+)$/m);
+  }, 60_000);
+});
+
+describe('token lifetime', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ STREAM_TOKEN_TTL_SECONDS: '10', JWT_CLOCK_SKEW_SECONDS: '0' });
+  });
+  afterAll(() => t.close());
+
+  it('closes a stream in the last fifth of its token’s life, before it expires', async () => {
+    const task = await t.createTask();
+    const tokenRes = await fetch(`${t.baseUrl}${new URL(t.streamUrl(task.id)).pathname.replace('/stream', '/stream-token')}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.userToken()}` },
+    });
+    const { token, expiresAt } = (await tokenRes.json()) as { token: string; expiresAt: string };
+    const opened = Date.now();
+    const result = await readSse(t.streamUrl(task.id, { token }), { timeoutMs: 15_000 });
+    const closedAt = Date.now();
+    expect(result.closedByServer).toBe(true);
+    const life = Date.parse(expiresAt) - opened;
+    expect(closedAt - opened).toBeGreaterThanOrEqual(life * 0.8 - 300);
+    expect(closedAt).toBeLessThan(Date.parse(expiresAt));
+    // And the expired token no longer opens anything.
+    await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 1100));
+    const late = await fetch(t.streamUrl(task.id, { token }));
+    expect(late.status).toBe(401);
+    expect((await late.json()).code).toBe('token_expired');
+  }, 25_000);
+});
