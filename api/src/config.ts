@@ -36,6 +36,10 @@ export interface Config {
   streamTokenRateLimit: { perUser: number; perTask: number; windowSeconds: number };
   corsOrigins: string[];
   simulator: boolean;
+  /** How other instances' events reach this one: auto-detect, force tailing, or off. */
+  crossInstance: 'auto' | 'tailing' | 'off';
+  /** Poll interval of the tailing query. */
+  tailPollMs: number;
   pruneEveryMs: number;
   logLevel: string;
   /** Folder of the built demo app (served at `/`). */
@@ -66,9 +70,14 @@ export function loadConfig(env: Env = process.env): Config {
   const streamTokenTtlSeconds = int(env, 'STREAM_TOKEN_TTL_SECONDS', DEFAULTS.streamTokenTtlSeconds);
   if (streamTokenTtlSeconds < DEFAULTS.minStreamTokenTtlSeconds)
     throw new ConfigError(`STREAM_TOKEN_TTL_SECONDS must be at least ${DEFAULTS.minStreamTokenTtlSeconds}`);
+  const port = int(env, 'PORT', DEFAULTS.port);
+  if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got "${env.PORT}"`);
+  const sseHeartbeatSeconds = num(env, 'SSE_HEARTBEAT_SECONDS', DEFAULTS.sseHeartbeatSeconds);
+  if (sseHeartbeatSeconds <= 0)
+    throw new ConfigError(`SSE_HEARTBEAT_SECONDS must be above 0, got "${env.SSE_HEARTBEAT_SECONDS}"`);
 
   return {
-    port: int(env, 'PORT', DEFAULTS.port),
+    port,
     host: env.HOST || DEFAULTS.host,
     mongodbUri: nonEmpty(env.MONGODB_URI),
     authMode,
@@ -84,7 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
     streamTokenTtlSeconds,
     devTokenTtlSeconds: int(env, 'DEV_TOKEN_TTL_SECONDS', 3600),
     taskMessageTtlMinutes: num(env, 'TASK_MESSAGE_TTL_MINUTES', DEFAULTS.taskMessageTtlMinutes),
-    sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', DEFAULTS.sseHeartbeatSeconds),
+    sseHeartbeatSeconds,
     sseRetryMs: int(env, 'SSE_RETRY_MS', DEFAULTS.sseRetryMs),
     sseMaxBufferBytes: int(env, 'SSE_MAX_BUFFER_BYTES', 1024 * 1024),
     maxEventBytes: int(env, 'MAX_EVENT_BYTES', DEFAULTS.maxEventBytes),
@@ -102,6 +111,8 @@ export function loadConfig(env: Env = process.env): Config {
       .filter(Boolean),
     simulator: env.SIMULATOR ? env.SIMULATOR !== 'off' : authMode === 'dev',
     pruneEveryMs: int(env, 'PRUNE_EVERY_MS', 60_000),
+    crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
+    tailPollMs: int(env, 'TAIL_POLL_MS', 50),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,
@@ -113,6 +124,12 @@ function parseAuthMode(value: string | undefined, hasPublicKeys: boolean): 'dev'
   if (value === undefined || value === '') return hasPublicKeys ? 'production' : 'dev';
   if (value === 'dev' || value === 'production') return value;
   throw new ConfigError(`AUTH_MODE must be "dev" or "production", got "${value}"`);
+}
+
+function parseCrossInstance(value: string | undefined): 'auto' | 'tailing' | 'off' {
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'auto' || value === 'tailing' || value === 'off') return value;
+  throw new ConfigError(`CROSS_INSTANCE must be auto, tailing or off, got "${value}"`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

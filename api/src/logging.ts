@@ -1,10 +1,12 @@
 import pino, { type Logger } from 'pino';
 
-/** Every place a token could appear in a log line: query values, auth headers, cookies. */
+/** Every place a token could appear in a log line: query values, auth headers, cookies, raw packets. */
 export const REDACT_PATHS = [
   'req.query.token',
   'req.headers.authorization',
   'req.headers.cookie',
+  // Node's HTTP parser errors (clientError) carry the raw request bytes: headers and query included.
+  'err.rawPacket',
   'queryParams.token',
   'request.query.token',
   'token',

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import Jwt from '@hapi/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '@orchestrator-ai/transport-types';
@@ -16,9 +17,33 @@ function secretsOf(tokens: string[]): string[] {
   return tokens.flatMap((token) => [token, signatureOf(token)]);
 }
 
+/** A log line plus every byte array in it decoded as text (pino writes Buffers as `{"type":"Buffer","data":[…]}`). */
+function decoded(line: string): string {
+  const arrays = [...line.matchAll(/\[(\d{1,3}(?:,\d{1,3})+)\]/g)].map((m) =>
+    Buffer.from(m[1]!.split(',').map(Number)).toString('latin1'),
+  );
+  return [line, ...arrays].join('\n');
+}
+
 function findLeaks(haystack: string[], tokens: string[]): string[] {
   const needles = secretsOf(tokens);
-  return haystack.filter((line) => needles.some((needle) => line.includes(needle)));
+  return haystack.filter((line) => needles.some((needle) => decoded(line).includes(needle)));
+}
+
+/** Sends a request Node's HTTP parser refuses (headers over its limit), carrying a token. */
+function oversizedRequest(path: string, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve) => {
+    const url = new URL(t.baseUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+    socket.on('data', () => {});
+    socket.on('error', () => resolve());
+    socket.on('close', () => resolve());
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.end(
+      `GET ${path} HTTP/1.1\r\nHost: x\r\n${lines.join('\r\n')}\r\nX-Pad: ${'p'.repeat(20_000)}\r\n\r\n`,
+    );
+  });
 }
 
 describe('no token reaches a log line or a metric', () => {
@@ -115,6 +140,15 @@ describe('no token reaches a log line or a metric', () => {
       headers: { cookie: `session=${token}` },
     });
     expect(cookie.status).toBe(404);
+    // Requests Node's HTTP parser itself refuses (header overflow, bad bytes) are logged as client
+    // errors with the raw packet: it carries the Authorization header and the query token.
+    await oversizedRequest(`${routes.stream(ORG, AGENT, task.id)}?token=${token}`, {
+      authorization: `Bearer ${user}`,
+    });
+    await oversizedRequest(routes.task(ORG, AGENT, task.id), {
+      authorization: `Bearer ${agent}`,
+      'Bad Header': 'x',
+    });
     // Let the logger flush the last response lines.
     await new Promise((r) => setTimeout(r, 300));
   });
@@ -126,6 +160,9 @@ describe('no token reaches a log line or a metric', () => {
     expect(streamLines.some((line) => /"statusCode":401/.test(line))).toBe(true);
     expect(streamLines.some((line) => /"statusCode":200/.test(line))).toBe(true);
     expect(t.logs.some((line) => /\/tasks\/[^/]+\/messages/.test(line))).toBe(true);
+    // The refused raw requests are logged too (without their bytes).
+    const clientErrors = t.logs.filter((line) => /HPE_HEADER_OVERFLOW|HPE_INVALID_HEADER_TOKEN/.test(line));
+    expect(clientErrors.length).toBeGreaterThanOrEqual(1);
   });
 
   it('no log line contains any issued token or a JWT signature', () => {

@@ -6,19 +6,25 @@ import type { Logger } from 'pino';
 import { ErrorCode, DEFAULTS } from '@orchestrator-ai/transport-types';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
-import { Hub } from './hub/hub.js';
+import { Hub, type DeliverySource, type HubEvent } from './hub/hub.js';
+import { ChangeStreamDelivery, supportsChangeStreams, TailingDelivery } from './hub/tailing-delivery.js';
 import { REDACT_PATHS } from './logging.js';
-import { exceedsDepth } from './http/json-depth.js';
+import { exceedsDepth, hasNulKey } from './http/json-depth.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLog } from './store/event-log.js';
 import { TaskStore } from './store/task-store.js';
+import { a2aPlugin } from './plugins/a2a/index.js';
 import { authPlugin } from './plugins/auth/index.js';
 import { errorsPlugin } from './plugins/errors/index.js';
 import { jobsPlugin } from './plugins/jobs/index.js';
 import { observabilityPlugin } from './plugins/observability/index.js';
 import { Simulator } from './plugins/simulator/simulator.js';
 import { streamingPlugin } from './plugins/streaming/index.js';
-import { InProcessStreamLimiter, type StreamLimiter } from './plugins/streaming/stream-limiter.js';
+import type { StreamLimiter } from './plugins/streaming/stream-limiter.js';
+import { MongoCatbox } from './limits/mongo-catbox.js';
+import { MongoStreamLimiter } from './limits/stream-leases.js';
+
+const SHARED_CACHE = 'shared';
 import { tasksPlugin } from './plugins/tasks/index.js';
 import { webPlugin } from './plugins/web/index.js';
 
@@ -28,6 +34,19 @@ export interface AppDependencies {
   logger: Logger;
   metrics?: Metrics;
   limiter?: StreamLimiter;
+}
+
+/** Change streams where the deployment has them, else a tailing query by seq. */
+async function chooseDelivery(
+  config: Config,
+  database: Database,
+  metrics: Metrics,
+): Promise<(DeliverySource & { kind: string; noteLocal?(events: readonly HubEvent[]): void }) | undefined> {
+  if (config.crossInstance === 'off') return undefined;
+  const onDelivered = (count: number) => metrics.crossInstanceEvents.inc(count);
+  if (config.crossInstance !== 'tailing' && (await supportsChangeStreams(database.db)))
+    return new ChangeStreamDelivery(database.db, { onDelivered });
+  return new TailingDelivery(database.db, { pollMs: config.tailPollMs, onDelivered });
 }
 
 export interface App {
@@ -42,6 +61,8 @@ export interface App {
 /** The whole API as one hapi server; `npm start` and the tests build it the same way. */
 export async function createServer({ config, database, logger, metrics, limiter }: AppDependencies): Promise<App> {
   const server = Hapi.server({
+    // Rate-limit counters live in the database so every instance counts the same requests.
+    cache: [{ name: SHARED_CACHE, provider: { constructor: MongoCatbox as never, options: { db: database.db } } }],
     port: config.port,
     host: config.host,
     router: { stripTrailingSlash: true },
@@ -55,12 +76,19 @@ export async function createServer({ config, database, logger, metrics, limiter 
   const appMetrics = metrics ?? new Metrics({ defaultMetrics: true });
   const hub = new Hub();
   const tasks = new TaskStore(database.db);
+  const delivery = await chooseDelivery(config, database, appMetrics);
   const log = new EventLog(database.db, {
     ttlMs: config.taskMessageTtlMinutes * 60_000,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
+    onPublished: (events) => delivery?.noteLocal?.(events),
   });
   const simulator = new Simulator(log, logger);
+  const streamLimiter = limiter ?? new MongoStreamLimiter(database.db, config.maxStreamsPerUser);
+  if (streamLimiter instanceof MongoStreamLimiter) {
+    server.ext('onPreStart', () => streamLimiter.start());
+    server.ext('onPostStop', () => streamLimiter.stop());
+  }
 
   await server.register({
     plugin: HapiPino,
@@ -79,6 +107,11 @@ export async function createServer({ config, database, logger, metrics, limiter 
       error.data = { code: ErrorCode.BadRequest };
       throw error;
     }
+    if (request.payload && typeof request.payload === 'object' && hasNulKey(request.payload)) {
+      const error = Boom.badRequest('JSON object keys may not contain NUL characters');
+      error.data = { code: ErrorCode.BadRequest };
+      throw error;
+    }
     return h.continue;
   });
   await server.register({ plugin: authPlugin, options: { config } });
@@ -91,9 +124,9 @@ export async function createServer({ config, database, logger, metrics, limiter 
       headers: false,
       userAttribute: 'sub',
       userLimit: config.streamTokenRateLimit.perUser,
-      userCache: { expiresIn: config.streamTokenRateLimit.windowSeconds * 1000 },
+      userCache: { cache: SHARED_CACHE, expiresIn: config.streamTokenRateLimit.windowSeconds * 1000 },
       userPathLimit: config.streamTokenRateLimit.perTask,
-      userPathCache: { expiresIn: config.streamTokenRateLimit.windowSeconds * 1000 },
+      userPathCache: { cache: SHARED_CACHE, expiresIn: config.streamTokenRateLimit.windowSeconds * 1000 },
       limitExceededResponse: (request: { plugins: Record<string, any> }) => {
         const state = request.plugins['hapi-rate-limit'] ?? {};
         const resets = [state.userReset, state.userPathReset].filter(
@@ -128,13 +161,19 @@ export async function createServer({ config, database, logger, metrics, limiter 
       tasks,
       log,
       metrics: appMetrics,
-      limiter: limiter ?? new InProcessStreamLimiter(config.maxStreamsPerUser),
+      limiter: streamLimiter,
     },
   });
+  await server.register({ plugin: a2aPlugin, options: { config, tasks, log, hub, metrics: appMetrics, limiter: streamLimiter, onCanceled: (taskId: string) => simulator.stop(taskId) } });
   await server.register({ plugin: observabilityPlugin, options: { db: database.db, metrics: appMetrics } });
   await server.register({ plugin: jobsPlugin, options: { db: database.db, pruneEvery: config.pruneEveryMs } });
   if (config.webRoot) await server.register({ plugin: webPlugin, options: { root: config.webRoot } });
   server.ext('onPreStop', () => simulator.stopAll());
+  if (delivery) {
+    server.ext('onPreStart', () => delivery.start(hub));
+    server.ext('onPostStop', () => delivery.stop());
+  }
+  logger.info({ delivery: delivery?.kind ?? 'in-process only' }, `cross-instance delivery: ${delivery?.kind ?? 'off'}`);
 
   return { server, hub, tasks, log, metrics: appMetrics, simulator };
 }

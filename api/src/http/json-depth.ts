@@ -11,3 +11,17 @@ export function exceedsDepth(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/** True when an object key anywhere in a parsed JSON value contains NUL (BSON cannot store it). */
+export function hasNulKey(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (current === null || typeof current !== 'object') continue;
+    for (const [key, child] of Object.entries(current as object)) {
+      if (key.includes('\u0000')) return true;
+      if (child !== null && typeof child === 'object') stack.push(child);
+    }
+  }
+  return false;
+}

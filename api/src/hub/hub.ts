@@ -22,15 +22,34 @@ export interface DeliverySource {
   stop(): Promise<void>;
 }
 
+/** Told when a task gains its first local subscriber and loses its last one. */
+export interface TaskWatcher {
+  added(taskId: string): void;
+  removed(taskId: string): void;
+}
+
 export class Hub {
   readonly #listeners = new Map<string, Set<HubListener>>();
+  readonly #watchers = new Set<TaskWatcher>();
   #subscriptions = 0;
+
+  /** Lets a delivery source follow only the tasks someone on this instance watches. */
+  watch(watcher: TaskWatcher): () => void {
+    this.#watchers.add(watcher);
+    for (const taskId of this.#listeners.keys()) watcher.added(taskId);
+    return () => this.#watchers.delete(watcher);
+  }
+
+  watchedTasks(): IterableIterator<string> {
+    return this.#listeners.keys();
+  }
 
   subscribe(taskId: string, listener: HubListener): () => void {
     let set = this.#listeners.get(taskId);
     if (!set) {
       set = new Set();
       this.#listeners.set(taskId, set);
+      for (const w of this.#watchers) w.added(taskId);
     }
     set.add(listener);
     this.#subscriptions++;
@@ -38,7 +57,10 @@ export class Hub {
       const current = this.#listeners.get(taskId);
       if (!current?.delete(listener)) return;
       this.#subscriptions--;
-      if (current.size === 0) this.#listeners.delete(taskId);
+      if (current.size === 0) {
+        this.#listeners.delete(taskId);
+        for (const w of this.#watchers) w.removed(taskId);
+      }
     };
   }
 

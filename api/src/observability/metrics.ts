@@ -45,6 +45,16 @@ export class Metrics {
     help: 'Appends retried because another writer took the seq',
     registers: [this.registry],
   });
+  readonly gapsSkipped = new Counter({
+    name: 'a2a_seq_gaps_skipped_total',
+    help: 'Seqs a stream skipped after waiting for them in vain (an appender died mid-write)',
+    registers: [this.registry],
+  });
+  readonly crossInstanceEvents = new Counter({
+    name: 'a2a_cross_instance_events_total',
+    help: 'Events picked up from the database for local streams (change stream or tailing query)',
+    registers: [this.registry],
+  });
   readonly streamTokensIssued = new Counter({
     name: 'a2a_stream_tokens_issued_total',
     help: 'Stream tokens minted',

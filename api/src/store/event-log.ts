@@ -20,6 +20,8 @@ export interface EventLogOptions {
   onCommitted?: (count: number) => void;
   /** Called when a seq race with another writer forced a retry (metrics). */
   onConflict?: () => void;
+  /** Called with what was just published to the hub (cross-instance tail bookkeeping). */
+  onPublished?: (events: readonly HubEvent[]) => void;
 }
 
 export interface ReadResult {
@@ -215,6 +217,7 @@ export class EventLog {
       storedAt,
     }));
     this.#options.hub.publish(hubEvents);
+    this.#options.onPublished?.(hubEvents);
     this.#options.onCommitted?.(docs.length);
 
     let offset = 0;

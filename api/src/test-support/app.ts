@@ -10,6 +10,7 @@ import { createServer, type App } from '../server.js';
 import { mintDevToken } from '../auth/tokens.js';
 import { useTestDatabase, type TestDatabase } from './database.js';
 import { routes, DEMO_AGENT, DEMO_ORG, type WireTask } from '@orchestrator-ai/transport-types';
+import { ClientFactory, JsonRpcTransportFactory, type Client as A2AClient } from '@a2a-js/sdk/client';
 
 export interface TestApp {
   app: App;
@@ -33,7 +34,12 @@ export const AGENT = 'writer';
 
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await useTestDatabase();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', JWT_SECRET: 'test-secret-' + Math.random(), ...env });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    JWT_SECRET: 'test-secret-' + Math.random(),
+    ...env,
+  });
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, done) {
@@ -108,7 +114,9 @@ export function status(state: string, text?: string) {
     statusUpdate: {
       status: {
         state,
-        ...(text ? { message: { messageId: `m-${Math.random()}`, role: 'ROLE_AGENT', parts: [{ text }] } } : {}),
+        ...(text
+          ? { message: { messageId: `m-${Math.random()}`, role: 'ROLE_AGENT', parts: [{ text }] } }
+          : {}),
       },
     },
   };
@@ -136,7 +144,14 @@ export async function readSse(
     timeoutMs?: number;
     signal?: AbortSignal;
   } = {},
-): Promise<{ status: number; headers: Headers; frames: SseFrame[]; comments: string[]; closedByServer: boolean; raw: string }> {
+): Promise<{
+  status: number;
+  headers: Headers;
+  frames: SseFrame[];
+  comments: string[];
+  closedByServer: boolean;
+  raw: string;
+}> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 10_000);
   options.signal?.addEventListener('abort', () => controller.abort());
@@ -188,3 +203,83 @@ export async function readSse(
 }
 
 export const seqsOf = (frames: SseFrame[]) => frames.slice(1).map((f) => Number(f.id));
+
+/** The official `@a2a-js/sdk` client for org/agent, built from its agent card, authenticated as `sub`. */
+export async function a2aClient(
+  t: TestApp,
+  org = DEMO_ORG,
+  agent = DEMO_AGENT,
+  sub = 'alice',
+): Promise<A2AClient> {
+  const token = t.userToken(sub);
+  const fetchImpl: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    return fetch(input, { ...init, headers });
+  };
+  const factory = new ClientFactory({ transports: [new JsonRpcTransportFactory({ fetchImpl })] });
+  // The card path is resolved relative to the base, so the base needs its trailing slash.
+  return factory.createFromUrl(`${t.baseUrl}${routes.agentBase(org, agent)}/`);
+}
+
+/** POSTs a raw JSON-RPC body to org/agent with `A2A-Version: 1.0` and a user token (override via `headers`). */
+export function a2aPost(
+  t: TestApp,
+  body: unknown,
+  options: {
+    org?: string;
+    agent?: string;
+    sub?: string;
+    headers?: Record<string, string>;
+    suffix?: string;
+  } = {},
+): Promise<Response> {
+  const { org = DEMO_ORG, agent = DEMO_AGENT, sub = 'alice', suffix = '' } = options;
+  return fetch(`${t.baseUrl}${routes.agentBase(org, agent)}${suffix}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'a2a-version': '1.0',
+      authorization: `Bearer ${t.userToken(sub)}`,
+      ...options.headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** The SSE frames of a response body, read until the server closes it (or `until` says stop). */
+export async function sseFrames(
+  res: Response,
+  until?: (frames: SseFrame[], comments: string[]) => boolean,
+): Promise<{ frames: SseFrame[]; comments: string[]; closedByServer: boolean }> {
+  const frames: SseFrame[] = [];
+  const comments: string[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return { frames, comments, closedByServer: true };
+    buffer += value;
+    let index: number;
+    while ((index = buffer.indexOf('\n\n')) !== -1) {
+      const block = buffer.slice(0, index);
+      buffer = buffer.slice(index + 2);
+      const frame: SseFrame = { data: '' };
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) comments.push(line.slice(1).trim());
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+        else if (line.startsWith('id: ')) frame.id = line.slice(4);
+        else if (line.startsWith('event: ')) frame.event = line.slice(7);
+      }
+      if (data.length > 0) {
+        frame.data = data.join('\n');
+        frames.push(frame);
+      }
+    }
+    if (until?.(frames, comments)) {
+      await reader.cancel();
+      return { frames, comments, closedByServer: false };
+    }
+  }
+}

@@ -28,7 +28,13 @@ interface ErrorReply {
 }
 
 async function call(url: string, init: RequestInit = {}): Promise<ErrorReply> {
-  const res = await fetch(url, init);
+  const controller = new AbortController();
+  const res = await fetch(url, { ...init, signal: controller.signal });
+  if ((res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    // A stream opened where an error was expected: don't wait for it to end.
+    controller.abort();
+    return { status: res.status, body: { code: '', message: 'an SSE stream', statusCode: 0 }, text: '' };
+  }
   const text = await res.text();
   let body: ErrorReply['body'];
   try {

@@ -15,6 +15,8 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: ErrorCode.Unavailable,
 };
 
+const KNOWN_CODES = new Set<unknown>(Object.values(ErrorCode));
+
 /**
  * One error mapper for every route, hapi's own errors included: `{ code, message, statusCode }`.
  * Messages of 5xx never leave the server; client errors keep hapi's message, which names fields
@@ -27,6 +29,8 @@ export const errorsPlugin: Plugin<void> = {
       const response = request.response;
       if (!('isBoom' in response) || !response.isBoom) return h.continue;
       const body = toErrorBody(response);
+      // The JSON reply below replaces the Boom, so hapi no longer logs the cause of a 5xx: log it here.
+      if (body.statusCode >= 500) request.log(['error'], response);
       const reply = h.response(body).code(body.statusCode);
       for (const [name, value] of Object.entries(response.output.headers)) {
         if (name.toLowerCase() !== 'content-type' && value !== undefined) reply.header(name, String(value));
@@ -41,8 +45,10 @@ export function toErrorBody(error: Boom): ErrorBody {
   if (statusCode >= 500) {
     return { statusCode, code: statusCode === 503 ? ErrorCode.Unavailable : ErrorCode.Internal, message: 'Internal server error' };
   }
-  const dataCode = (error.data as { code?: ErrorCode } | null | undefined)?.code;
-  const code = dataCode ?? CODE_BY_STATUS[statusCode] ?? ErrorCode.BadRequest;
+  // Only our own codes: hapi's and Node's errors carry theirs in `data` too (e.g. zlib's Z_DATA_ERROR).
+  const dataCode = (error.data as { code?: unknown } | null | undefined)?.code;
+  const code =
+    (KNOWN_CODES.has(dataCode) ? (dataCode as ErrorCode) : undefined) ?? CODE_BY_STATUS[statusCode] ?? ErrorCode.BadRequest;
   const message = String(error.output.payload.message ?? error.message);
   return { statusCode, code, message };
 }

@@ -101,13 +101,14 @@ async function openStream(
     expire: () => {
       metrics.tokenExpiryCloses.inc();
       session.comment('token expiring');
-      end();
+      end('token-expiry');
     },
-    close: () => end(),
+    close: () => end('shutdown'),
   };
-  const end = () => {
+  const end = (reason: string) => {
     if (ended) return;
     ended = true;
+    request.log(['stream', 'closed'], { taskId, reason, lastSeq: stream.lastSent });
     stream.stop();
     unsubscribe();
     registry.delete(entry);
@@ -125,7 +126,7 @@ async function openStream(
       },
       close(reason) {
         if (reason === 'slow') metrics.slowReadersDropped.inc();
-        end();
+        end(reason);
       },
     },
     {
@@ -133,13 +134,15 @@ async function openStream(
       pageSize: REPLAY_PAGE,
       maxPending: MAX_PENDING_LIVE,
       onLiveEvent: (event) => metrics.deliverySeconds.observe(Math.max(0, Date.now() - event.storedAt) / 1000),
+      onGapSkipped: (missing) => metrics.gapsSkipped.inc(missing),
+      onError: (error) => request.log(['stream', 'error'], { taskId, err: error }),
     },
     from,
   );
 
   // Listen before reading the store: whatever is stored after the read arrives live.
   unsubscribe = hub.subscribe(taskId, stream.onLive);
-  res.once('close', end);
+  res.once('close', () => end('client-gone'));
   registry.add(entry);
   metrics.activeStreams.inc();
   metrics.streamsOpened.inc();
@@ -156,9 +159,9 @@ async function openStream(
     // The snapshot's id is the client's position, not S: ids on one connection never go backwards.
     session.push(JSON.stringify({ task: snapshot }), undefined, String(from));
     await stream.catchUp(first);
-    if (task.final && !stream.closed) end();
+    if (task.final && !stream.closed) end('final');
   } catch (error) {
-    end();
+    end('error');
     if (!res.headersSent) throw error;
   }
   await finished;

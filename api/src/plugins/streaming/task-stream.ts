@@ -14,7 +14,14 @@ export interface TaskStreamOptions {
   /** Live events held while catching up; more means the reader is too slow. */
   maxPending: number;
   onLiveEvent?(event: HubEvent): void;
+  /** How long a hole in the live sequence may wait for the store before it is skipped. */
+  gapWaitMs?: number;
+  /** Called when a seq never appeared in time and was skipped (metrics). */
+  onGapSkipped?(missing: number): void;
+  onError?(error: unknown): void;
 }
+
+const GAP_RETRY_MS = 25;
 
 /**
  * The per-connection sequencer (Mercure's subscribe-without-a-gap): live events that arrive
@@ -24,8 +31,13 @@ export interface TaskStreamOptions {
 export class TaskStream {
   #lastSent: number;
   #pending: HubEvent[] = [];
+  /** Live events wait until the first catch-up (the snapshot goes out before anything else). */
+  #started = false;
   #catchingUp = false;
   #closed = false;
+  /** When the current hole was first seen (ms), while waiting for the store to fill it. */
+  #gapSince: number | undefined;
+  #gapTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly sink: StreamSink,
@@ -46,13 +58,13 @@ export class TaskStream {
   /** Hub listener: called with live events in seq order. */
   readonly onLive = (event: HubEvent): void => {
     if (this.#closed || event.seq <= this.#lastSent) return;
-    if (this.#catchingUp || event.seq !== this.#lastSent + 1) {
+    if (!this.#started || this.#catchingUp || event.seq !== this.#lastSent + 1) {
       if (this.#pending.length >= this.options.maxPending) {
         this.#close('slow');
         return;
       }
       this.#pending.push(event);
-      if (!this.#catchingUp) void this.catchUp();
+      if (this.#started && !this.#catchingUp) void this.catchUp();
       return;
     }
     this.#writeLive(event);
@@ -64,6 +76,7 @@ export class TaskStream {
    */
   async catchUp(first?: ReadResult): Promise<void> {
     if (this.#catchingUp || this.#closed) return;
+    this.#started = true;
     this.#catchingUp = true;
     try {
       let page = first ?? (await this.options.readAfter(this.#lastSent, this.options.pageSize));
@@ -77,7 +90,8 @@ export class TaskStream {
       }
       this.#catchingUp = false;
       this.#drainPending();
-    } catch {
+    } catch (error) {
+      this.options.onError?.(error);
       this.#close('error');
     } finally {
       this.#catchingUp = false;
@@ -90,14 +104,31 @@ export class TaskStream {
     for (let i = 0; i < pending.length; i++) {
       const event = pending[i]!;
       if (event.seq <= this.#lastSent) continue;
-      if (event.seq !== this.#lastSent + 1) {
-        // A hole the store must fill first (another writer's event not yet seen live).
+      if (event.seq !== this.#lastSent + 1 && !this.#gapExpired()) {
+        // A hole the store has not filled yet (another writer's event still on its way).
         this.#pending = pending.slice(i);
-        void this.catchUp();
+        this.#retryGap();
         return;
       }
+      if (event.seq !== this.#lastSent + 1) this.options.onGapSkipped?.(event.seq - this.#lastSent - 1);
+      this.#gapSince = undefined;
       if (!this.#writeLive(event)) return;
     }
+    this.#gapSince = undefined;
+  }
+
+  #gapExpired(): boolean {
+    const now = Date.now();
+    this.#gapSince ??= now;
+    return now - this.#gapSince >= (this.options.gapWaitMs ?? 2000);
+  }
+
+  #retryGap(): void {
+    if (this.#gapTimer || this.#closed) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = undefined;
+      void this.catchUp();
+    }, GAP_RETRY_MS);
   }
 
   #writeLive(event: HubEvent): boolean {
@@ -124,6 +155,7 @@ export class TaskStream {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = [];
+    clearTimeout(this.#gapTimer);
     this.sink.close(reason);
   }
 
@@ -131,5 +163,6 @@ export class TaskStream {
   stop(): void {
     this.#closed = true;
     this.#pending = [];
+    clearTimeout(this.#gapTimer);
   }
 }

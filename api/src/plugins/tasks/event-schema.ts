@@ -74,8 +74,13 @@ export const streamResponseSchema = Joi.object({
   .xor('statusUpdate', 'artifactUpdate', 'message')
   .label('StreamResponse');
 
-/** One event, or `{ events: [...] }`. The batch size limit is checked by the handler (413). */
+/**
+ * One event, or `{ events: [...] }`. The batch size limit is checked by the handler (413).
+ * Chosen by the `events` key, so a 400 names the field that is wrong (not just "no alternative matched").
+ */
 export const appendPayloadSchema = Joi.alternatives()
-  .try(Joi.object({ events: Joi.array().items(streamResponseSchema).min(1).required() }), streamResponseSchema)
-  .match('one')
+  .conditional(Joi.object({ events: Joi.exist() }).unknown(), {
+    then: Joi.object({ events: Joi.array().items(streamResponseSchema).min(1).required() }),
+    otherwise: streamResponseSchema,
+  })
   .label('AppendRequest');
