@@ -41,6 +41,8 @@ export interface Config {
   /** Poll interval of the tailing query. */
   tailPollMs: number;
   pruneEveryMs: number;
+  /** Orchestration data of tasks finished longer ago than this is removed. */
+  taskRetentionDays: number;
   logLevel: string;
   /** Folder of the built demo app (served at `/`). */
   webRoot: string | undefined;
@@ -110,7 +112,8 @@ export function loadConfig(env: Env = process.env): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     simulator: env.SIMULATOR ? env.SIMULATOR !== 'off' : authMode === 'dev',
-    pruneEveryMs: int(env, 'PRUNE_EVERY_MS', 60_000),
+    pruneEveryMs: Math.round(num(env, 'PRUNE_INTERVAL_MINUTES', 15) * 60_000),
+    taskRetentionDays: num(env, 'TASK_RETENTION_DAYS', 30),
     crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
     tailPollMs: int(env, 'TAIL_POLL_MS', 50),
     logLevel: env.LOG_LEVEL || 'info',

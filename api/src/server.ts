@@ -13,6 +13,7 @@ import { exceedsDepth, hasNulKey } from './http/json-depth.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLog } from './store/event-log.js';
 import { TaskStore } from './store/task-store.js';
+import { OrchestrationStore } from './store/orchestration-store.js';
 import { a2aPlugin } from './plugins/a2a/index.js';
 import { authPlugin } from './plugins/auth/index.js';
 import { errorsPlugin } from './plugins/errors/index.js';
@@ -83,7 +84,8 @@ export async function createServer({ config, database, logger, metrics, limiter 
     onConflict: () => appMetrics.seqConflicts.inc(),
     onPublished: (events) => delivery?.noteLocal?.(events),
   });
-  const simulator = new Simulator(log, logger);
+  const orchestration = new OrchestrationStore(database.db);
+  const simulator = new Simulator(log, logger, orchestration);
   const streamLimiter = limiter ?? new MongoStreamLimiter(database.db, config.maxStreamsPerUser);
   if (streamLimiter instanceof MongoStreamLimiter) {
     server.ext('onPreStart', () => streamLimiter.start());
@@ -151,6 +153,7 @@ export async function createServer({ config, database, logger, metrics, limiter 
         if (config.simulator && simulator.handles(task)) simulator.start(task);
       },
       onCanceled: (taskId) => simulator.stop(taskId),
+      orchestration,
     },
   });
   await server.register({
@@ -166,7 +169,18 @@ export async function createServer({ config, database, logger, metrics, limiter 
   });
   await server.register({ plugin: a2aPlugin, options: { config, tasks, log, hub, metrics: appMetrics, limiter: streamLimiter, onCanceled: (taskId: string) => simulator.stop(taskId) } });
   await server.register({ plugin: observabilityPlugin, options: { db: database.db, metrics: appMetrics } });
-  await server.register({ plugin: jobsPlugin, options: { db: database.db, pruneEvery: config.pruneEveryMs } });
+  await server.register({
+    plugin: jobsPlugin,
+    options: {
+      db: database.db,
+      pruneEvery: Math.max(10, config.pruneEveryMs),
+      taskRetentionMs: config.taskRetentionDays * 24 * 3600 * 1000,
+      onPruned: (messages, orchestration) => {
+        appMetrics.prunedMessages.inc(messages);
+        appMetrics.prunedOrchestration.inc(orchestration);
+      },
+    },
+  });
   if (config.webRoot) await server.register({ plugin: webPlugin, options: { root: config.webRoot } });
   server.ext('onPreStop', () => simulator.stopAll());
   if (delivery) {

@@ -30,6 +30,8 @@ export interface TaskDoc {
   metadata: Record<string, unknown>;
   lastSeq: number;
   final: boolean;
+  /** Where the task's orchestration stands (steps, latest checkpoint); outlives the messages. */
+  orchestration?: import('../store/orchestration-store.js').OrchestrationSummary;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -55,6 +55,16 @@ export class Metrics {
     help: 'Events picked up from the database for local streams (change stream or tailing query)',
     registers: [this.registry],
   });
+  readonly prunedMessages = new Counter({
+    name: 'a2a_pruned_messages_total',
+    help: 'Expired task messages deleted by the prune job',
+    registers: [this.registry],
+  });
+  readonly prunedOrchestration = new Counter({
+    name: 'a2a_pruned_orchestration_records_total',
+    help: 'Orchestration steps and checkpoints removed after TASK_RETENTION_DAYS',
+    registers: [this.registry],
+  });
   readonly streamTokensIssued = new Counter({
     name: 'a2a_stream_tokens_issued_total',
     help: 'Stream tokens minted',

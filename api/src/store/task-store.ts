@@ -110,6 +110,7 @@ export function toWireTask(doc: TaskDoc, options: WireTaskOptions = {}): WireTas
       streamEndpoint: routes.stream(doc.org, doc.agent, doc._id),
       streamTokenEndpoint: routes.streamToken(doc.org, doc.agent, doc._id),
       messagesEndpoint: routes.messages(doc.org, doc.agent, doc._id),
+      ...(doc.orchestration ? { orchestration: doc.orchestration } : {}),
       ...options.metadata,
     },
   };

@@ -126,35 +126,7 @@ export class TaskRequestHandler implements A2ARequestHandler {
   }
 
   sendMessageStream(params: SendMessageRequest): AsyncGenerator<StreamResponse, void, undefined> {
-    const self = this;
-    return this.#guardStream(
-      (async function* (): AsyncGenerator<StreamResponse, void, undefined> {
-        const message = checkMessage(params.message);
-        const historyLength = checkHistoryLength(params.configuration?.historyLength);
-        const text = firstText(message);
-
-        if (message.taskId) {
-          const { doc: before } = await self.#appendFollowUp(message);
-          // The snapshot includes the message just stored; the feed starts after it.
-          const doc = (await self.deps.tasks.get(before._id)) ?? before;
-          const feed = self.#feed(doc._id, doc.lastSeq);
-          self.#followUp(before, message, params);
-          yield* self.#lifecycle(doc, doc.lastSeq, feed, historyLength, doc.lastSeq);
-          return;
-        }
-
-        const behaviour = self.#behaviour(message, params, 'stream');
-        if (behaviour === 'message') {
-          self.scope.setStreamId(undefined);
-          yield { payload: { $case: 'message', value: wireMessageToSdk(directReply(message, text)) } };
-          return;
-        }
-        const doc = await self.#create(message, params);
-        const feed = self.#feed(doc._id, 0);
-        self.#start(doc, behaviour, text);
-        yield* self.#lifecycle(doc, 0, feed, historyLength, 0);
-      })(),
-    );
+    return this.#guardStream(this.#streamMessage(params));
   }
 
   getTask(params: GetTaskRequest): Promise<Task> {
@@ -189,31 +161,8 @@ export class TaskRequestHandler implements A2ARequestHandler {
     });
   }
 
-  resubscribe(
-    params: SubscribeToTaskRequest,
-    context: ServerCallContext,
-  ): AsyncGenerator<StreamResponse, void, undefined> {
-    const self = this;
-    return this.#guardStream(
-      (async function* (): AsyncGenerator<StreamResponse, void, undefined> {
-        const doc = await self.#owned(requireId(params.id));
-        if (doc.final)
-          throw new UnsupportedOperationError(
-            `Task ${doc._id} is in a terminal state (${doc.status.state}); read it with GetTask`,
-          );
-        const requested = parseLastEventId(self.scope.lastEventId);
-        let lastSeq = doc.lastSeq;
-        if (requested !== undefined && requested > lastSeq) lastSeq = await self.deps.log.lastSeq(doc._id);
-        if (requested !== undefined && requested > lastSeq)
-          throw new RequestMalformedError(
-            `Last-Event-ID ${requested} is beyond the task's last event (${lastSeq})`,
-          );
-        if (requested !== undefined) context.addActivatedExtension(RESUME_EXTENSION_URI);
-        const from = requested ?? doc.lastSeq;
-        const feed = self.#feed(doc._id, from);
-        yield* self.#lifecycle(doc, from, feed, undefined, lastSeq);
-      })(),
-    );
+  resubscribe(params: SubscribeToTaskRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
+    return this.#guardStream(this.#subscribe(params, context));
   }
 
   async createTaskPushNotificationConfig(): Promise<never> {
@@ -230,6 +179,52 @@ export class TaskRequestHandler implements A2ARequestHandler {
 
   async deleteTaskPushNotificationConfig(): Promise<never> {
     throw new PushNotificationNotSupportedError();
+  }
+
+  async *#streamMessage(params: SendMessageRequest): AsyncGenerator<StreamResponse, void, undefined> {
+    const message = checkMessage(params.message);
+    const historyLength = checkHistoryLength(params.configuration?.historyLength);
+    const text = firstText(message);
+
+    if (message.taskId) {
+      const { doc: before } = await this.#appendFollowUp(message);
+      // The snapshot includes the message just stored; the feed starts after it.
+      const doc = (await this.deps.tasks.get(before._id)) ?? before;
+      const feed = this.#feed(doc._id, doc.lastSeq);
+      this.#followUp(before, message, params);
+      yield* this.#lifecycle(doc, doc.lastSeq, feed, historyLength, doc.lastSeq);
+      return;
+    }
+
+    const behaviour = this.#behaviour(message, params, 'stream');
+    if (behaviour === 'message') {
+      this.scope.setStreamId(undefined);
+      yield { payload: { $case: 'message', value: wireMessageToSdk(directReply(message, text)) } };
+      return;
+    }
+    const doc = await this.#create(message, params);
+    const feed = this.#feed(doc._id, 0);
+    this.#start(doc, behaviour, text);
+    yield* this.#lifecycle(doc, 0, feed, historyLength, 0);
+  }
+
+  async *#subscribe(params: SubscribeToTaskRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
+    const doc = await this.#owned(requireId(params.id));
+    if (doc.final)
+      throw new UnsupportedOperationError(
+        `Task ${doc._id} is in a terminal state (${doc.status.state}); read it with GetTask`,
+      );
+    const requested = parseLastEventId(this.scope.lastEventId);
+    let lastSeq = doc.lastSeq;
+    if (requested !== undefined && requested > lastSeq) lastSeq = await this.deps.log.lastSeq(doc._id);
+    if (requested !== undefined && requested > lastSeq)
+      throw new RequestMalformedError(
+        `Last-Event-ID ${requested} is beyond the task's last event (${lastSeq})`,
+      );
+    if (requested !== undefined) context.addActivatedExtension(RESUME_EXTENSION_URI);
+    const from = requested ?? doc.lastSeq;
+    const feed = this.#feed(doc._id, from);
+    yield* this.#lifecycle(doc, from, feed, undefined, lastSeq);
   }
 
   /**

@@ -15,6 +15,7 @@ import type { Db } from 'mongodb';
 import { Agenda } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { COLLECTIONS } from '../../db/types.js';
+import { pruneFinishedOrchestrations } from '../../store/orchestration-store.js';
 
 export const PRUNE_JOB = 'prune-expired-task-messages';
 
@@ -28,11 +29,17 @@ export interface JobsOptions {
   batchSize?: number;
   /** Batches per run at most (default 100); the rest waits for the next run. */
   maxBatches?: number;
+  /** Orchestration data of tasks finished longer ago than this is removed (default 30 days). */
+  taskRetentionMs?: number;
+  /** Told what each scheduled run removed (metrics). */
+  onPruned?: (messages: number, orchestration: number) => void;
 }
 
 export interface JobsApi {
   /** Runs the prune now, outside Agenda; resolves to the number of messages deleted. */
   runPruneNow(): Promise<number>;
+  /** Removes orchestration data of tasks finished before the retention window; resolves to the count. */
+  runRetentionNow(now?: Date): Promise<number>;
   /** Whether Agenda is processing jobs (between onPostStart and onPreStop). */
   isRunning(): boolean;
 }
@@ -99,6 +106,8 @@ const optionsSchema = Joi.object({
   processEvery: Joi.number().integer().min(10),
   batchSize: Joi.number().integer().min(1).max(100_000).default(1000),
   maxBatches: Joi.number().integer().min(1).default(100),
+  taskRetentionMs: Joi.number().min(0).default(30 * 24 * 3600 * 1000),
+  onPruned: Joi.function(),
 });
 
 interface ValidatedOptions {
@@ -107,6 +116,7 @@ interface ValidatedOptions {
   processEvery?: number;
   batchSize: number;
   maxBatches: number;
+  taskRetentionMs: number;
 }
 
 /** How long onPreStop waits for a prune that is already running. */
@@ -139,6 +149,9 @@ export const jobsPlugin: Plugin<JobsOptions> = {
     };
 
     server.expose('runPruneNow', () => prune());
+    server.expose('runRetentionNow', (now = new Date()) =>
+      pruneFinishedOrchestrations(db, now, options.taskRetentionMs),
+    );
     server.expose('isRunning', () => agenda !== undefined);
 
     server.ext('onPostStart', async () => {
@@ -165,7 +178,10 @@ export const jobsPlugin: Plugin<JobsOptions> = {
         PRUNE_JOB,
         async () => {
           const deleted = await prune(stopController.signal);
-          if (deleted > 0) server.log(['jobs', 'prune'], { job: PRUNE_JOB, deleted });
+          const orchestration = await pruneFinishedOrchestrations(db, new Date(), options.taskRetentionMs);
+          rawOptions.onPruned?.(deleted, orchestration);
+          if (deleted > 0 || orchestration > 0)
+            server.log(['jobs', 'prune'], { job: PRUNE_JOB, deleted, orchestrationRemoved: orchestration });
         },
         { concurrency: 1 },
       );

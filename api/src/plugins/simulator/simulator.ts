@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DEMO_AGENT, DEMO_ORG, type WireStreamResponse } from '@orchestrator-ai/transport-types';
 import type { TaskDoc } from '../../db/types.js';
 import type { EventLog } from '../../store/event-log.js';
+import type { OrchestrationStore } from '../../store/orchestration-store.js';
 
 export interface SimulateOptions {
   steps: number;
@@ -32,6 +33,7 @@ export class Simulator {
   constructor(
     private readonly log: EventLog,
     private readonly logger?: { warn(obj: object, msg: string): void },
+    private readonly orchestration?: Pick<OrchestrationStore, 'recordSteps' | 'saveCheckpoint'>,
   ) {}
 
   handles(task: Pick<TaskDoc, 'org' | 'agent'>): boolean {
@@ -45,8 +47,17 @@ export class Simulator {
     const next = () => {
       const events = script[index++];
       if (!events) return this.#timers.delete(task._id);
+      const step = index - 1;
       this.log.append(task._id, events).then(
-        () => {
+        async () => {
+          // The plan's progress outlives the messages: a step per tick and a checkpoint to resume.
+          if (this.orchestration && step > 0) {
+            const done = step >= script.length - 1;
+            await this.orchestration
+              .recordSteps(task._id, [{ name: `step ${Math.min(step, options.steps)}`, status: done ? 'completed' : 'started' }])
+              .then(() => this.orchestration!.saveCheckpoint(task._id, { completedSteps: Math.min(step, options.steps), of: options.steps }))
+              .catch((error: unknown) => this.logger?.warn({ taskId: task._id, err: error }, 'simulator orchestration write failed'));
+          }
           if (index >= script.length) return this.#timers.delete(task._id);
           if (this.#timers.has(task._id)) this.#timers.set(task._id, setTimeout(next, options.intervalMs));
         },

@@ -19,6 +19,7 @@ import { domainError, taskFinal, taskNotFound } from '../../store/errors.js';
 import { toWireTask, type TaskStore } from '../../store/task-store.js';
 import type { TaskDoc } from '../../db/types.js';
 import { STRATEGY } from '../auth/index.js';
+import type { OrchestrationStore, StepInput } from '../../store/orchestration-store.js';
 import { appendPayloadSchema, partSchema } from './event-schema.js';
 
 export interface TasksOptions {
@@ -30,6 +31,7 @@ export interface TasksOptions {
   onCreated?: (task: TaskDoc) => void;
   /** Called after a task is canceled. */
   onCanceled?: (taskId: string) => void;
+  orchestration: OrchestrationStore;
 }
 
 const name = Joi.string().min(1).max(200).pattern(/^[\w.-]+$/);
@@ -266,6 +268,45 @@ export const tasksPlugin: Plugin<TasksOptions> = {
           historyTruncated: page.historyTruncated,
           ...(page.earliestSeq !== undefined ? { earliestSeq: page.earliestSeq } : {}),
         };
+      },
+    });
+
+    server.route({
+      method: 'POST',
+      path: `${ROUTE_PATTERNS.task}/orchestration`,
+      options: {
+        auth: { strategies: [STRATEGY.agent] },
+        description: "Agent: record orchestration steps and/or the latest checkpoint of the task's plan",
+        tags: ['api', 'agents'],
+        validate: {
+          params: taskParams,
+          payload: Joi.object({
+            steps: Joi.array()
+              .items(
+                Joi.object({
+                  name: Joi.string().min(1).max(200).required(),
+                  status: Joi.string().valid('started', 'completed', 'failed', 'skipped').required(),
+                  detail: Joi.object().unknown(true),
+                }),
+              )
+              .max(100),
+            checkpoint: Joi.object().unknown(true),
+          })
+            .or('steps', 'checkpoint')
+            .label('OrchestrationRequest'),
+        },
+      },
+      async handler(request) {
+        const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
+        const credentials = request.auth.credentials as unknown as AgentCredentials;
+        if (credentials.org !== org || credentials.agent !== agent)
+          throw domainError(ErrorCode.Forbidden, 403, 'This agent token is bound to another agent');
+        const task = await tasks.get(taskId);
+        if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
+        const body = request.payload as { steps?: StepInput[]; checkpoint?: Record<string, unknown> };
+        const stepIndexes = body.steps?.length ? await options.orchestration.recordSteps(taskId, body.steps) : [];
+        if (body.checkpoint) await options.orchestration.saveCheckpoint(taskId, body.checkpoint);
+        return { stepIndexes, orchestration: await options.orchestration.summary(taskId) };
       },
     });
 
