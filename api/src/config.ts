@@ -47,6 +47,8 @@ export interface Config {
   /** Folder of the built demo app (served at `/`). */
   webRoot: string | undefined;
   openBrowser: boolean;
+  /** PEM files: when both are set the API serves HTTP/2 over TLS (HTTP/1.1 still allowed). */
+  tls: { certFile: string; keyFile: string } | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,
+    tls: parseTls(env.TLS_CERT_FILE, env.TLS_KEY_FILE),
   };
 }
 
@@ -133,6 +136,14 @@ function parseCrossInstance(value: string | undefined): 'auto' | 'tailing' | 'of
   if (value === undefined || value === '') return 'auto';
   if (value === 'auto' || value === 'tailing' || value === 'off') return value;
   throw new ConfigError(`CROSS_INSTANCE must be auto, tailing or off, got "${value}"`);
+}
+
+function parseTls(cert: string | undefined, key: string | undefined): Config['tls'] {
+  const certFile = nonEmpty(cert);
+  const keyFile = nonEmpty(key);
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('TLS needs both TLS_CERT_FILE and TLS_KEY_FILE');
+  return { certFile, keyFile };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

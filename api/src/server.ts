@@ -1,4 +1,6 @@
 import Hapi, { type Server } from '@hapi/hapi';
+import { readFileSync } from 'node:fs';
+import { createSecureServer } from 'node:http2';
 import HapiPino from 'hapi-pino';
 import RateLimit from 'hapi-rate-limit';
 import Boom from '@hapi/boom';
@@ -28,6 +30,7 @@ import { MongoStreamLimiter } from './limits/stream-leases.js';
 const SHARED_CACHE = 'shared';
 import { tasksPlugin } from './plugins/tasks/index.js';
 import { webPlugin } from './plugins/web/index.js';
+import { docsPlugin } from './plugins/docs/index.js';
 
 export interface AppDependencies {
   config: Config;
@@ -35,6 +38,18 @@ export interface AppDependencies {
   logger: Logger;
   metrics?: Metrics;
   limiter?: StreamLimiter;
+}
+
+/** HTTP/2 over TLS (with HTTP/1.1 allowed) when a certificate is configured: many streams, one connection. */
+function listenerOptions(config: Config): { listener?: import('node:http').Server; tls?: boolean } {
+  if (!config.tls) return {};
+  const listener = createSecureServer({
+    allowHTTP1: true,
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+  });
+  // hapi accepts an HTTP/2 listener (its compat API), though its types name only node:http's.
+  return { listener: listener as unknown as import('node:http').Server, tls: true };
 }
 
 /** Change streams where the deployment has them, else a tailing query by seq. */
@@ -62,6 +77,7 @@ export interface App {
 /** The whole API as one hapi server; `npm start` and the tests build it the same way. */
 export async function createServer({ config, database, logger, metrics, limiter }: AppDependencies): Promise<App> {
   const server = Hapi.server({
+    ...listenerOptions(config),
     // Rate-limit counters live in the database so every instance counts the same requests.
     cache: [{ name: SHARED_CACHE, provider: { constructor: MongoCatbox as never, options: { db: database.db } } }],
     port: config.port,
@@ -181,6 +197,7 @@ export async function createServer({ config, database, logger, metrics, limiter 
       },
     },
   });
+  await server.register(docsPlugin);
   if (config.webRoot) await server.register({ plugin: webPlugin, options: { root: config.webRoot } });
   server.ext('onPreStop', () => simulator.stopAll());
   if (delivery) {

@@ -50,6 +50,40 @@ function timestampsOf(value: unknown): string[] {
   );
 }
 
+/** Fails on any field outside A2A 1.0's schema (anything goes under `metadata` and a part's `data`). */
+const SCHEMA: Record<string, string[]> = {
+  task: ['id', 'contextId', 'status', 'artifacts', 'history', 'metadata'],
+  status: ['state', 'message', 'timestamp'],
+  message: [
+    'messageId',
+    'contextId',
+    'taskId',
+    'role',
+    'parts',
+    'metadata',
+    'extensions',
+    'referenceTaskIds',
+  ],
+  part: ['text', 'raw', 'url', 'data', 'metadata', 'filename', 'mediaType'],
+  artifact: ['artifactId', 'name', 'description', 'parts', 'metadata', 'extensions'],
+  statusUpdate: ['taskId', 'contextId', 'status', 'metadata'],
+  artifactUpdate: ['taskId', 'contextId', 'artifact', 'append', 'lastChunk', 'metadata'],
+};
+function expectSchema(kind: string, value: Record<string, any>): void {
+  expect(Object.keys(value).filter((k) => !SCHEMA[kind]!.includes(k))).toEqual([]);
+  if (value.status) expectSchema('status', value.status);
+  if (value.status?.message) expectSchema('message', value.status.message);
+  for (const m of value.history ?? []) expectSchema('message', m);
+  for (const a of value.artifacts ?? []) expectSchema('artifact', a);
+  if (value.artifact) expectSchema('artifact', value.artifact);
+  for (const p of value.parts ?? []) expectSchema('part', p);
+}
+function expectStreamResponse(result: Record<string, any>): void {
+  const [kind, ...more] = Object.keys(result);
+  expect(more).toEqual([]);
+  expectSchema(kind!, result[kind!]);
+}
+
 describe('agent card', () => {
   it('is A2A 1.0: supportedInterfaces with protocolVersion, streaming, bearer, skills, modes, the resume extension', async () => {
     const res = await fetch(`${base()}/.well-known/agent-card.json`);
@@ -226,20 +260,27 @@ describe('wire JSON', () => {
       metadata: { clientTrace: { spanId: 'abc' } },
     });
     expect(keysOf(json).filter((k) => k.includes('_'))).toEqual([]);
+    expectStreamResponse(json.result);
     const stamps = timestampsOf(json);
     expect(stamps.length).toBeGreaterThan(0);
     for (const stamp of stamps) expect(stamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 
-  it('camelCases metadata keys of REST-created tasks and agent events, and turns offset timestamps into UTC', async () => {
+  it('camelCases metadata keys of REST-created tasks and agent events, and turns offset timestamps into UTC, streams included', async () => {
     const created = await t.createTask('alice', ORG, AGENT, { metadata: { my_label: { inner_key: 1 } } });
-    const appended = await t.append(created.id, {
+    const subscribed = await a2aPost(
+      t,
+      { jsonrpc: '2.0', id: 's', method: 'SubscribeToTask', params: { id: created.id } },
+      { org: ORG, agent: AGENT },
+    );
+    const reading = sseFrames(subscribed);
+    const offsetStatus = (state: string) => ({
       statusUpdate: {
-        status: { state: 'TASK_STATE_WORKING', timestamp: '2030-01-01T02:00:00+02:00' },
+        status: { state, timestamp: '2030-01-01T02:00:00+02:00' },
         metadata: { step_name: 'draft' },
       },
     });
-    expect(appended.status).toBe(200);
+    expect((await t.append(created.id, offsetStatus('TASK_STATE_WORKING'))).status).toBe(200);
     const res = await a2aPost(
       t,
       { jsonrpc: '2.0', id: 1, method: 'GetTask', params: { id: created.id } },
@@ -249,6 +290,16 @@ describe('wire JSON', () => {
     expect(task.metadata).toMatchObject({ myLabel: { innerKey: 1 } });
     expect(task.status.timestamp).toBe('2030-01-01T00:00:00.000Z');
     expect(keysOf(task).filter((k) => k.includes('_'))).toEqual([]);
+
+    expect((await t.append(created.id, offsetStatus('TASK_STATE_COMPLETED'))).status).toBe(200);
+    const { frames } = await reading;
+    const results = frames.map((f) => JSON.parse(f.data).result as Record<string, any>);
+    expect(results.map((r) => Object.keys(r)[0])).toEqual(['task', 'statusUpdate', 'statusUpdate']);
+    expect(results[0]!.task.metadata.myLabel).toEqual({ innerKey: 1 });
+    for (const update of results.slice(1)) {
+      expect(update.statusUpdate.metadata).toEqual({ stepName: 'draft' });
+      expect(update.statusUpdate.status.timestamp).toBe('2030-01-01T00:00:00.000Z');
+    }
   });
 
   it('SSE: every data is a JSON-RPC response with the request id, every frame has id: <seq>, the stream closes at the end', async () => {
@@ -272,6 +323,7 @@ describe('wire JSON', () => {
       expect(Object.keys(body.result)).toHaveLength(1);
     }
     expect(Object.keys(bodies[0]!.result)).toEqual(['task']);
+    for (const body of bodies) expectStreamResponse(body.result);
     expect(frames[0]!.id).toBe('0');
     const ids = frames.slice(1).map((f) => Number(f.id));
     expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);

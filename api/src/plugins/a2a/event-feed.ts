@@ -24,6 +24,9 @@ export interface FeedOptions {
   /** Ends the feed early (client gone, server stopping). */
   signal: AbortSignal;
   onLiveEvent?(storedAt: number): void;
+  /** A seq that never appeared was skipped (metrics). */
+  onGapSkipped?(missing: number): void;
+  onError?(error: unknown): void;
 }
 
 /** The feed ended because its reader was too slow or the store failed: the stream must not look complete. */
@@ -62,6 +65,8 @@ export class TaskEventFeed {
         pageSize: options.pageSize,
         maxPending: options.maxQueued,
         ...(options.onLiveEvent ? { onLiveEvent: (e) => options.onLiveEvent?.(e.storedAt) } : {}),
+        ...(options.onGapSkipped ? { onGapSkipped: options.onGapSkipped } : {}),
+        ...(options.onError ? { onError: options.onError } : {}),
       },
       from,
     );

@@ -94,6 +94,7 @@ export const a2aPlugin: Plugin<A2AOptions> = {
       pageSize: REPLAY_PAGE,
       maxQueued: MAX_QUEUED,
       onLiveEvent: (storedAt) => metrics.deliverySeconds.observe(Math.max(0, Date.now() - storedAt) / 1000),
+      onGapSkipped: (missing) => metrics.gapsSkipped.inc(missing),
     };
     const cardFor = (request: Request, org: string, agent: string) => {
       const origin = originOf(request);
@@ -119,6 +120,15 @@ export const a2aPlugin: Plugin<A2AOptions> = {
         notes:
           'JSON-RPC 2.0 with the A2A-Version: 1.0 header. SendStreamingMessage and SubscribeToTask answer text/event-stream: each data: line is a JSON-RPC response whose result is a StreamResponse, each frame has id: <task seq>. Last-Event-ID on SubscribeToTask resumes after that seq.',
         tags: ['api', 'a2a'],
+        // Browser clients send A2A's service parameters as headers: let them through preflight.
+        cors:
+          config.corsOrigins.length > 0
+            ? {
+                origin: config.corsOrigins,
+                additionalHeaders: ['a2a-version', 'a2a-extensions', 'last-event-id'],
+                additionalExposedHeaders: ['a2a-extensions'],
+              }
+            : false,
         timeout: { socket: false },
         payload: {
           allow: ['application/json', A2A_CONTENT_TYPE],
@@ -134,6 +144,8 @@ export const a2aPlugin: Plugin<A2AOptions> = {
       path: ROUTE_PATTERNS.agentCard,
       options: {
         auth: false,
+        // A public document without credentials: any page may discover the agent.
+        cors: { origin: ['*'] },
         description: 'The A2A 1.0 agent card',
         tags: ['api', 'a2a'],
         validate: { params: agentParams },

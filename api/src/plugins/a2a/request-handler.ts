@@ -65,6 +65,7 @@ export interface HandlerDeps {
   pageSize: number;
   maxQueued: number;
   onLiveEvent?(storedAt: number): void;
+  onGapSkipped?(missing: number): void;
 }
 
 /** What a request is bound to. */
@@ -161,7 +162,10 @@ export class TaskRequestHandler implements A2ARequestHandler {
     });
   }
 
-  resubscribe(params: SubscribeToTaskRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
+  resubscribe(
+    params: SubscribeToTaskRequest,
+    context: ServerCallContext,
+  ): AsyncGenerator<StreamResponse, void, undefined> {
     return this.#guardStream(this.#subscribe(params, context));
   }
 
@@ -208,7 +212,10 @@ export class TaskRequestHandler implements A2ARequestHandler {
     yield* this.#lifecycle(doc, 0, feed, historyLength, 0);
   }
 
-  async *#subscribe(params: SubscribeToTaskRequest, context: ServerCallContext): AsyncGenerator<StreamResponse, void, undefined> {
+  async *#subscribe(
+    params: SubscribeToTaskRequest,
+    context: ServerCallContext,
+  ): AsyncGenerator<StreamResponse, void, undefined> {
     const doc = await this.#owned(requireId(params.id));
     if (doc.final)
       throw new UnsupportedOperationError(
@@ -274,6 +281,8 @@ export class TaskRequestHandler implements A2ARequestHandler {
       maxQueued: this.deps.maxQueued,
       signal: this.scope.signal,
       ...(this.deps.onLiveEvent ? { onLiveEvent: this.deps.onLiveEvent } : {}),
+      ...(this.deps.onGapSkipped ? { onGapSkipped: this.deps.onGapSkipped } : {}),
+      onError: (error) => this.scope.logError(error, 'A2A stream read failed'),
     });
   }
 

@@ -45,6 +45,10 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
       options: {
         auth: { strategies: [STRATEGY.stream] },
         description: 'The task as a resumable SSE stream',
+        notes:
+          'text/event-stream. First frame: `{"task": Task}` with `id:` = the resume position; then `id: <seq>` frames ' +
+          'whose data is an A2A StreamResponse (`statusUpdate`, `artifactUpdate`, `message`). Heartbeat comments every ' +
+          'SSE_HEARTBEAT_SECONDS. Resume with the Last-Event-ID header (or ?lastEventId=). Closes after a terminal status and before the token expires; 204 when already at the end.',
         tags: ['api', 'stream'],
         timeout: { socket: false },
         validate: {

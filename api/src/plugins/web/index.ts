@@ -15,7 +15,7 @@ export interface WebOptions {
 export const webPlugin: Plugin<WebOptions> = {
   name: 'web',
   async register(server: Server, { root }: WebOptions) {
-    await server.register(Inert);
+    await server.register(Inert, { once: true } as never);
     const index = join(root, 'index.html');
     const built = existsSync(index);
     const app = (_request: unknown, h: { file(path: string): unknown; response(v: unknown): any }) =>

@@ -1,0 +1,7 @@
+export {};
+
+declare module '@hapi/hapi' {
+  interface PluginSpecificConfiguration {
+    'hapi-rate-limit'?: Record<string, unknown>;
+  }
+}
