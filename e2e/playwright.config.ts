@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
  * `chromium` is used: CHROMIUM_PATH overrides, /usr/bin/chromium otherwise. With neither,
  * Playwright's bundled browser is used as usual.
  */
-const executablePath = process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+const executablePath =
+  process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
 
 export default defineConfig({
   testDir: './tests',

@@ -15,7 +15,11 @@ export const REDACT_PATHS = [
 
 export function createLogger(options: { level: string; destination?: pino.DestinationStream }): Logger {
   return pino(
-    { level: options.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'orchestrator-api' } },
+    {
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { service: 'orchestrator-api' },
+    },
     options.destination ?? pino.destination(1),
   );
 }

@@ -38,13 +38,22 @@ async function main(): Promise<void> {
   logger.info(
     {
       authMode: config.authMode,
-      jwt: config.jwksUri ? 'jwks' : config.jwtPublicKey ? 'public-key' : config.jwtSecretGenerated ? 'generated-secret' : 'JWT_SECRET',
+      jwt: config.jwksUri
+        ? 'jwks'
+        : config.jwtPublicKey
+          ? 'public-key'
+          : config.jwtSecretGenerated
+            ? 'generated-secret'
+            : 'JWT_SECRET',
       devTokenRoute: config.authMode === 'dev',
       simulator: config.simulator,
     },
     'auth mode',
   );
-  logger.info({ messageTtlMinutes: config.taskMessageTtlMinutes, streamTokenTtlSeconds: config.streamTokenTtlSeconds }, 'retention');
+  logger.info(
+    { messageTtlMinutes: config.taskMessageTtlMinutes, streamTokenTtlSeconds: config.streamTokenTtlSeconds },
+    'retention',
+  );
   logger.info({ uri: app.server.info.uri, demo: Boolean(config.webRoot) }, 'listening');
 
   const url = `${app.server.info.uri}/`;
@@ -65,7 +74,8 @@ async function main(): Promise<void> {
 }
 
 function openBrowser(url: string): void {
-  const command = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'start' : 'xdg-open';
+  const command =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'start' : 'xdg-open';
   try {
     const child = spawn(command, [url], { stdio: 'ignore', detached: true });
     child.on('error', () => undefined);

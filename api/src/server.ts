@@ -75,16 +75,27 @@ export interface App {
 }
 
 /** The whole API as one hapi server; `npm start` and the tests build it the same way. */
-export async function createServer({ config, database, logger, metrics, limiter }: AppDependencies): Promise<App> {
+export async function createServer({
+  config,
+  database,
+  logger,
+  metrics,
+  limiter,
+}: AppDependencies): Promise<App> {
   const server = Hapi.server({
     ...listenerOptions(config),
     // Rate-limit counters live in the database so every instance counts the same requests.
-    cache: [{ name: SHARED_CACHE, provider: { constructor: MongoCatbox as never, options: { db: database.db } } }],
+    cache: [
+      { name: SHARED_CACHE, provider: { constructor: MongoCatbox as never, options: { db: database.db } } },
+    ],
     port: config.port,
     host: config.host,
     router: { stripTrailingSlash: true },
     routes: {
-      cors: config.corsOrigins.length > 0 ? { origin: config.corsOrigins, additionalHeaders: ['last-event-id'] } : false,
+      cors:
+        config.corsOrigins.length > 0
+          ? { origin: config.corsOrigins, additionalHeaders: ['last-event-id'] }
+          : false,
       validate: { failAction: (_request, _h, error) => Promise.reject(error) },
       payload: { maxBytes: Math.max(config.maxEventBytes * 4, 1024 * 1024) },
       response: { emptyStatusCode: 204 },
@@ -120,7 +131,11 @@ export async function createServer({ config, database, logger, metrics, limiter 
   });
   await server.register(errorsPlugin);
   server.ext('onPostAuth', (request, h) => {
-    if (request.payload && typeof request.payload === 'object' && exceedsDepth(request.payload, DEFAULTS.maxJsonDepth)) {
+    if (
+      request.payload &&
+      typeof request.payload === 'object' &&
+      exceedsDepth(request.payload, DEFAULTS.maxJsonDepth)
+    ) {
       const error = Boom.badRequest(`JSON may nest at most ${DEFAULTS.maxJsonDepth} levels`);
       error.data = { code: ErrorCode.BadRequest };
       throw error;
@@ -183,7 +198,18 @@ export async function createServer({ config, database, logger, metrics, limiter 
       limiter: streamLimiter,
     },
   });
-  await server.register({ plugin: a2aPlugin, options: { config, tasks, log, hub, metrics: appMetrics, limiter: streamLimiter, onCanceled: (taskId: string) => simulator.stop(taskId) } });
+  await server.register({
+    plugin: a2aPlugin,
+    options: {
+      config,
+      tasks,
+      log,
+      hub,
+      metrics: appMetrics,
+      limiter: streamLimiter,
+      onCanceled: (taskId: string) => simulator.stop(taskId),
+    },
+  });
   await server.register({ plugin: observabilityPlugin, options: { db: database.db, metrics: appMetrics } });
   await server.register({
     plugin: jobsPlugin,
@@ -204,7 +230,10 @@ export async function createServer({ config, database, logger, metrics, limiter 
     server.ext('onPreStart', () => delivery.start(hub));
     server.ext('onPostStop', () => delivery.stop());
   }
-  logger.info({ delivery: delivery?.kind ?? 'in-process only' }, `cross-instance delivery: ${delivery?.kind ?? 'off'}`);
+  logger.info(
+    { delivery: delivery?.kind ?? 'in-process only' },
+    `cross-instance delivery: ${delivery?.kind ?? 'off'}`,
+  );
 
   return { server, hub, tasks, log, metrics: appMetrics, simulator };
 }

@@ -17,6 +17,24 @@ export {
   AgentCard,
   taskStateFromJSON,
   taskStateToJSON,
+  // The JSON-RPC binding's request/response messages and the agent card's parts.
+  SendMessageRequest,
+  SendMessageResponse,
+  GetTaskRequest,
+  ListTasksRequest,
+  ListTasksResponse,
+  CancelTaskRequest,
+  SubscribeToTaskRequest,
+  AgentCapabilities,
+  AgentExtension,
+  AgentInterface,
+  AgentSkill,
+  SecurityScheme,
+  Extensions,
+  A2A_VERSION_HEADER,
+  A2A_PROTOCOL_VERSION,
+  HTTP_EXTENSION_HEADER,
+  A2A_CONTENT_TYPE,
 } from '@a2a-js/sdk';
 
 export type WireTaskState =

@@ -10,19 +10,16 @@ export const routes = {
   streamToken: (org: string, agent: string, taskId: string) =>
     `${routes.task(org, agent, taskId)}/stream-token`,
   stream: (org: string, agent: string, taskId: string) => `${routes.task(org, agent, taskId)}/stream`,
-  messages: (org: string, agent: string, taskId: string) =>
-    `${routes.task(org, agent, taskId)}/messages`,
+  messages: (org: string, agent: string, taskId: string) => `${routes.task(org, agent, taskId)}/messages`,
   events: (org: string, agent: string, taskId: string) => `${routes.task(org, agent, taskId)}/events`,
   cancel: (org: string, agent: string, taskId: string) => `${routes.task(org, agent, taskId)}/cancel`,
-  agentCard: (org: string, agent: string) =>
-    `${routes.agentBase(org, agent)}/.well-known/agent-card.json`,
+  agentCard: (org: string, agent: string) => `${routes.agentBase(org, agent)}/.well-known/agent-card.json`,
   devToken: '/auth/dev/token',
   healthz: '/healthz',
   readyz: '/readyz',
   metrics: '/metrics',
   /** The demo app's task page. */
-  taskPage: (org: string, agent: string, taskId: string) =>
-    `/tasks/${enc(org)}/${enc(agent)}/${enc(taskId)}`,
+  taskPage: (org: string, agent: string, taskId: string) => `/tasks/${enc(org)}/${enc(agent)}/${enc(taskId)}`,
 } as const;
 
 export const DEMO_ORG = 'demo';

@@ -40,7 +40,10 @@ export function mintStreamToken(
 }
 
 /** Verifies signature (HS256 only), audience and time; throws TokenError. */
-export function verifyStreamToken(settings: StreamTokenSettings, token: string): Credentials & { kind: 'stream' } {
+export function verifyStreamToken(
+  settings: StreamTokenSettings,
+  token: string,
+): Credentials & { kind: 'stream' } {
   let artifacts;
   try {
     artifacts = Jwt.token.decode(token);
@@ -55,10 +58,17 @@ export function verifyStreamToken(settings: StreamTokenSettings, token: string):
     );
   } catch (error) {
     const message = error instanceof Error ? error.message : '';
-    throw new TokenError(/expired/i.test(message) ? 'Token expired' : 'Invalid token', /expired/i.test(message));
+    throw new TokenError(
+      /expired/i.test(message) ? 'Token expired' : 'Invalid token',
+      /expired/i.test(message),
+    );
   }
   const payload = artifacts.decoded.payload as Record<string, unknown>;
-  if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || typeof payload.taskId !== 'string')
+  if (
+    typeof payload.exp !== 'number' ||
+    typeof payload.sub !== 'string' ||
+    typeof payload.taskId !== 'string'
+  )
     throw new TokenError('Invalid token');
   return { kind: 'stream', sub: payload.sub, taskId: payload.taskId, exp: payload.exp };
 }

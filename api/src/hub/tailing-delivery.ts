@@ -143,7 +143,13 @@ export class ChangeStreamDelivery implements DeliverySource {
       const d = change.fullDocument;
       if (!hub.hasSubscribers(d.taskId)) return;
       hub.publish([
-        { taskId: d.taskId, seq: d.seq, json: JSON.stringify(d.event), final: isFinalEvent(d.event), storedAt: d.createdAt.getTime() },
+        {
+          taskId: d.taskId,
+          seq: d.seq,
+          json: JSON.stringify(d.event),
+          final: isFinalEvent(d.event),
+          storedAt: d.createdAt.getTime(),
+        },
       ]);
       this.options.onDelivered?.(1);
     });

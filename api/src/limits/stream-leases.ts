@@ -42,7 +42,12 @@ export class MongoStreamLimiter implements StreamLimiter {
   async acquire(userId: string): Promise<boolean> {
     const _id = randomUUID();
     const now = Date.now();
-    await this.#leases.insertOne({ _id, userId, instanceId: this.#instanceId, expiresAt: new Date(now + this.leaseMs) });
+    await this.#leases.insertOne({
+      _id,
+      userId,
+      instanceId: this.#instanceId,
+      expiresAt: new Date(now + this.leaseMs),
+    });
     const open = await this.#leases.countDocuments({ userId, expiresAt: { $gt: new Date(now) } });
     if (open > this.max) {
       await this.#leases.deleteOne({ _id });
@@ -63,7 +68,10 @@ export class MongoStreamLimiter implements StreamLimiter {
 
   async #renew(): Promise<void> {
     await this.#leases
-      .updateMany({ instanceId: this.#instanceId }, { $set: { expiresAt: new Date(Date.now() + this.leaseMs) } })
+      .updateMany(
+        { instanceId: this.#instanceId },
+        { $set: { expiresAt: new Date(Date.now() + this.leaseMs) } },
+      )
       .catch(() => undefined);
   }
 }

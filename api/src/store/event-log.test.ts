@@ -10,7 +10,14 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const chunk = (text: string) => ({ artifactUpdate: { taskId: '', contextId: '', artifact: { artifactId: 'a', parts: [{ text }] }, append: true } });
+const chunk = (text: string) => ({
+  artifactUpdate: {
+    taskId: '',
+    contextId: '',
+    artifact: { artifactId: 'a', parts: [{ text }] },
+    append: true,
+  },
+});
 
 describe('EventLog (real database)', () => {
   it('gives 50 concurrent appends to one task distinct, gap-free seqs, published in order', async () => {
@@ -20,11 +27,20 @@ describe('EventLog (real database)', () => {
     const published: HubEvent[] = [];
     hub.subscribe(task._id, (e) => published.push(e));
 
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(task._id, [chunk(`c${i}`)])));
-    const seqs = results.flat().map((e) => e.seq).sort((a, b) => a - b);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => log.append(task._id, [chunk(`c${i}`)])),
+    );
+    const seqs = results
+      .flat()
+      .map((e) => e.seq)
+      .sort((a, b) => a - b);
     expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(published.map((e) => e.seq)).toEqual(seqs);
-    const stored = await t.db.collection('task_messages').find({ taskId: task._id }).sort({ seq: 1 }).toArray();
+    const stored = await t.db
+      .collection('task_messages')
+      .find({ taskId: task._id })
+      .sort({ seq: 1 })
+      .toArray();
     expect(stored.map((d) => d.seq)).toEqual(seqs);
     expect((await t.db.collection('tasks').findOne({ _id: task._id as never }))?.lastSeq).toBe(50);
   });
@@ -44,9 +60,14 @@ describe('EventLog (real database)', () => {
     let conflicts = 0;
     const a = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub(), onConflict: () => conflicts++ });
     const b = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub(), onConflict: () => conflicts++ });
-    const writes = Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).append(task._id, [chunk(`${i}`), chunk(`${i}'`)]));
+    const writes = Array.from({ length: 60 }, (_, i) =>
+      (i % 2 ? a : b).append(task._id, [chunk(`${i}`), chunk(`${i}'`)]),
+    );
     const results = await Promise.all(writes);
-    const seqs = results.flat().map((e) => e.seq).sort((x, y) => x - y);
+    const seqs = results
+      .flat()
+      .map((e) => e.seq)
+      .sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     expect(conflicts).toBeGreaterThan(0);
   });
@@ -55,8 +76,12 @@ describe('EventLog (real database)', () => {
     const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
     await expect(log.append('nope', [chunk('x')])).rejects.toMatchObject({ output: { statusCode: 404 } });
     const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
-    const done = { statusUpdate: { taskId: '', contextId: '', status: { state: 'TASK_STATE_COMPLETED' as const } } };
+    const done = {
+      statusUpdate: { taskId: '', contextId: '', status: { state: 'TASK_STATE_COMPLETED' as const } },
+    };
     await log.append(task._id, [done]);
-    await expect(log.append(task._id, [chunk('late')])).rejects.toMatchObject({ output: { statusCode: 409 } });
+    await expect(log.append(task._id, [chunk('late')])).rejects.toMatchObject({
+      output: { statusCode: 409 },
+    });
   });
 });

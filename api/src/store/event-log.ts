@@ -122,7 +122,10 @@ export class EventLog {
     while (queue.length > 0) {
       const batch: PendingAppend[] = [];
       let count = 0;
-      while (queue.length > 0 && (batch.length === 0 || count + queue[0]!.events.length <= MAX_BATCH_EVENTS)) {
+      while (
+        queue.length > 0 &&
+        (batch.length === 0 || count + queue[0]!.events.length <= MAX_BATCH_EVENTS)
+      ) {
         const next = queue.shift()!;
         batch.push(next);
         count += next.events.length;
@@ -254,7 +257,12 @@ export function isFinalEvent(event: WireStreamResponse): boolean {
 }
 
 /** Binds an event to its task and stamps a status without a timestamp. */
-function normalise(event: WireStreamResponse, taskId: string, contextId: string, now: Date): WireStreamResponse {
+function normalise(
+  event: WireStreamResponse,
+  taskId: string,
+  contextId: string,
+  now: Date,
+): WireStreamResponse {
   if ('statusUpdate' in event) {
     const u = event.statusUpdate;
     checkBinding(u.taskId, u.contextId, taskId, contextId);
@@ -270,13 +278,20 @@ function normalise(event: WireStreamResponse, taskId: string, contextId: string,
   throw invalidEvent('Agents append statusUpdate, artifactUpdate or message events');
 }
 
-function checkBinding(givenTask: string | undefined, givenContext: string | undefined, taskId: string, contextId: string) {
+function checkBinding(
+  givenTask: string | undefined,
+  givenContext: string | undefined,
+  taskId: string,
+  contextId: string,
+) {
   if (givenTask && givenTask !== taskId) throw invalidEvent('The event names another task');
   if (givenContext && givenContext !== contextId) throw invalidEvent('The event names another context');
 }
 
 function insertedBeforeError(error: unknown): number {
-  const bulk = error as Partial<MongoBulkWriteError> & { writeErrors?: Array<{ index: number }> | { index: number } };
+  const bulk = error as Partial<MongoBulkWriteError> & {
+    writeErrors?: Array<{ index: number }> | { index: number };
+  };
   const writeErrors = bulk.writeErrors;
   const first = Array.isArray(writeErrors) ? writeErrors[0] : writeErrors;
   if (first && typeof first.index === 'number') return first.index;

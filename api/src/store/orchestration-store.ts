@@ -49,7 +49,10 @@ export class OrchestrationStore {
   /** Appends steps (indexes allocated after the last stored one; the unique index arbitrates). */
   async recordSteps(taskId: string, inputs: StepInput[]): Promise<number[]> {
     for (let attempt = 0; attempt < 20; attempt++) {
-      const top = await this.steps.findOne({ taskId }, { sort: { stepIndex: -1 }, projection: { stepIndex: 1 } });
+      const top = await this.steps.findOne(
+        { taskId },
+        { sort: { stepIndex: -1 }, projection: { stepIndex: 1 } },
+      );
       const first = (top?.stepIndex ?? 0) + 1;
       const now = new Date();
       const docs = inputs.map((s, i) => ({ ...s, taskId, stepIndex: first + i, createdAt: now }));
@@ -86,7 +89,9 @@ export class OrchestrationStore {
         ...(s.detail ? { detail: s.detail } : {}),
         at: s.createdAt.toISOString(),
       })),
-      ...(checkpoint ? { checkpoint: { data: checkpoint.data, at: checkpoint.createdAt.toISOString() } } : {}),
+      ...(checkpoint
+        ? { checkpoint: { data: checkpoint.data, at: checkpoint.createdAt.toISOString() } }
+        : {}),
     };
   }
 
@@ -100,14 +105,22 @@ export class OrchestrationStore {
  * Retention: orchestration data of tasks that finished more than `retentionMs` ago. Idempotent
  * (a second run finds nothing) and batched, so it never holds the database for long.
  */
-export async function pruneFinishedOrchestrations(db: Db, now: Date, retentionMs: number, batchSize = 500): Promise<number> {
+export async function pruneFinishedOrchestrations(
+  db: Db,
+  now: Date,
+  retentionMs: number,
+  batchSize = 500,
+): Promise<number> {
   const tasks = db.collection<TaskDoc>(COLLECTIONS.tasks);
   const cutoff = new Date(now.getTime() - retentionMs);
   let removed = 0;
   let lastId = '';
   for (;;) {
     const finished = await tasks
-      .find({ final: true, updatedAt: { $lt: cutoff }, _id: { $gt: lastId }, orchestration: { $exists: true } }, { projection: { _id: 1 }, sort: { _id: 1 }, limit: batchSize })
+      .find(
+        { final: true, updatedAt: { $lt: cutoff }, _id: { $gt: lastId }, orchestration: { $exists: true } },
+        { projection: { _id: 1 }, sort: { _id: 1 }, limit: batchSize },
+      )
       .toArray();
     if (finished.length === 0) break;
     const ids = finished.map((t) => t._id);

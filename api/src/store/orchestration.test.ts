@@ -13,7 +13,9 @@ describe('orchestration state outlives the messages', () => {
   afterAll(() => t.close());
 
   it('a client reconnecting after its messages expired gets historyTruncated and where the plan stands', async () => {
-    const task = await t.createTask('alice', DEMO_ORG, DEMO_AGENT, { metadata: { simulate: { steps: 6, intervalMs: 350 } } });
+    const task = await t.createTask('alice', DEMO_ORG, DEMO_AGENT, {
+      metadata: { simulate: { steps: 6, intervalMs: 350 } },
+    });
     const token = await t.streamToken(task.id, 'alice', DEMO_ORG, DEMO_AGENT);
     const live = await readSse(t.streamUrl(task.id, { token }, DEMO_ORG, DEMO_AGENT), { timeoutMs: 15_000 });
     expect(live.closedByServer).toBe(true);
@@ -46,15 +48,28 @@ describe('orchestration state outlives the messages', () => {
         headers: { authorization: `Bearer ${t.agentToken()}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
-    const first = await post({ steps: [{ name: 'plan', status: 'completed' }, { name: 'search', status: 'started' }] });
+    const first = await post({
+      steps: [
+        { name: 'plan', status: 'completed' },
+        { name: 'search', status: 'started' },
+      ],
+    });
     expect(first.status).toBe(200);
     expect((await first.json()).stepIndexes).toEqual([1, 2]);
-    const second = await post({ steps: [{ name: 'search', status: 'completed' }], checkpoint: { cursor: 'page-3' } });
-    expect((await second.json()).orchestration).toMatchObject({ stepCount: 3, checkpoint: { data: { cursor: 'page-3' } } });
+    const second = await post({
+      steps: [{ name: 'search', status: 'completed' }],
+      checkpoint: { cursor: 'page-3' },
+    });
+    expect((await second.json()).orchestration).toMatchObject({
+      stepCount: 3,
+      checkpoint: { data: { cursor: 'page-3' } },
+    });
     expect((await post({})).status).toBe(400);
 
     await t.append(task.id, { statusUpdate: { status: { state: 'TASK_STATE_COMPLETED' } } });
-    const jobs = (t.app.server.plugins as unknown as { jobs: { runRetentionNow(now?: Date): Promise<number> } }).jobs;
+    const jobs = (
+      t.app.server.plugins as unknown as { jobs: { runRetentionNow(now?: Date): Promise<number> } }
+    ).jobs;
     // Not yet: the task finished less than TASK_RETENTION_DAYS ago.
     expect(await jobs.runRetentionNow()).toBe(0);
     const later = new Date(Date.now() + 2 * 24 * 3600 * 1000);

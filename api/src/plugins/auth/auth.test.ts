@@ -341,6 +341,7 @@ describe('dev token route', () => {
   it('issues user tokens in dev mode that work on user routes', async () => {
     const res = await devToken(t, { sub: 'dave', role: 'user' });
     expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as { token: string; expiresAt: string };
     expect(Object.keys(body).sort()).toEqual(['expiresAt', 'token']);
     expect(new Date(body.expiresAt).getTime()).toBeGreaterThan(Date.now());
@@ -416,7 +417,8 @@ describe('stream token response', () => {
       headers: bearer(app.userToken('erin')),
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get('cache-control') ?? '').not.toMatch(/public/);
+    // A token response must not be stored by any cache.
+    expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as { token: string; expiresAt: string; streamUrl: string };
     return { task, before, body };
   }

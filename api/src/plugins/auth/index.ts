@@ -69,7 +69,13 @@ export const authPlugin: Plugin<AuthOptions> = {
           return { isValid: false };
         return {
           isValid: true,
-          credentials: { kind: 'agent', sub: String(p.sub ?? p.agent), org: p.org, agent: p.agent, exp: p.exp },
+          credentials: {
+            kind: 'agent',
+            sub: String(p.sub ?? p.agent),
+            org: p.org,
+            agent: p.agent,
+            exp: p.exp,
+          },
         };
       },
     });
@@ -111,6 +117,7 @@ export const authPlugin: Plugin<AuthOptions> = {
           auth: false,
           description: 'Dev mode only: issue a user or agent token',
           tags: ['api', 'dev'],
+          cache: { otherwise: 'no-store' },
           validate: {
             payload: Joi.object({
               sub: Joi.string().min(1).max(200).required(),
@@ -121,7 +128,12 @@ export const authPlugin: Plugin<AuthOptions> = {
           },
         },
         handler(request) {
-          const body = request.payload as { sub: string; role: 'user' | 'agent'; org?: string; agent?: string };
+          const body = request.payload as {
+            sub: string;
+            role: 'user' | 'agent';
+            org?: string;
+            agent?: string;
+          };
           const { token, expiresAt } = mintDevToken(
             {
               secret: config.jwtSecret,
@@ -139,7 +151,9 @@ export const authPlugin: Plugin<AuthOptions> = {
 };
 
 function unauthorized(expired: boolean, message?: string) {
-  const error = Boom.unauthorized(message ?? (expired ? 'The token has expired' : 'Invalid or missing token'));
+  const error = Boom.unauthorized(
+    message ?? (expired ? 'The token has expired' : 'Invalid or missing token'),
+  );
   error.data = { code: expired ? ErrorCode.TokenExpired : ErrorCode.Unauthorized };
   return error;
 }

@@ -11,12 +11,17 @@ describe('API documentation', () => {
   it('serves an OpenAPI 3 document built from the routes, with the SSE format described', async () => {
     const res = await fetch(`${t.baseUrl}/openapi.json`);
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { description?: string }>> };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { description?: string }>>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
     const paths = Object.keys(doc.paths);
     expect(paths).toContain('/agent-to-agent/{org}/{agent}/tasks/{taskId}/stream');
     expect(paths).toContain('/agent-to-agent/{org}/{agent}/tasks/{taskId}/events');
-    expect(JSON.stringify(doc.paths['/agent-to-agent/{org}/{agent}/tasks/{taskId}/stream'])).toContain('Last-Event-ID');
+    expect(JSON.stringify(doc.paths['/agent-to-agent/{org}/{agent}/tasks/{taskId}/stream'])).toContain(
+      'Last-Event-ID',
+    );
   });
 
   it('serves browsable docs at /documentation', async () => {

@@ -10,7 +10,13 @@ import type { Plugin, Server } from '@hapi/hapi';
 export const docsPlugin: Plugin<void> = {
   name: 'docs',
   async register(server: Server) {
-    await server.register([{ plugin: Inert, options: {} }, { plugin: Vision, options: {} }], { once: true } as never);
+    await server.register(
+      [
+        { plugin: Inert, options: {} },
+        { plugin: Vision, options: {} },
+      ],
+      { once: true } as never,
+    );
     await server.register({
       plugin: HapiSwagger,
       options: {

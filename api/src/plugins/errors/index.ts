@@ -43,12 +43,18 @@ export const errorsPlugin: Plugin<void> = {
 export function toErrorBody(error: Boom): ErrorBody {
   const statusCode = error.output.statusCode;
   if (statusCode >= 500) {
-    return { statusCode, code: statusCode === 503 ? ErrorCode.Unavailable : ErrorCode.Internal, message: 'Internal server error' };
+    return {
+      statusCode,
+      code: statusCode === 503 ? ErrorCode.Unavailable : ErrorCode.Internal,
+      message: 'Internal server error',
+    };
   }
   // Only our own codes: hapi's and Node's errors carry theirs in `data` too (e.g. zlib's Z_DATA_ERROR).
   const dataCode = (error.data as { code?: unknown } | null | undefined)?.code;
   const code =
-    (KNOWN_CODES.has(dataCode) ? (dataCode as ErrorCode) : undefined) ?? CODE_BY_STATUS[statusCode] ?? ErrorCode.BadRequest;
+    (KNOWN_CODES.has(dataCode) ? (dataCode as ErrorCode) : undefined) ??
+    CODE_BY_STATUS[statusCode] ??
+    ErrorCode.BadRequest;
   const message = String(error.output.payload.message ?? error.message);
   return { statusCode, code, message };
 }

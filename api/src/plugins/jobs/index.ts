@@ -106,7 +106,9 @@ const optionsSchema = Joi.object({
   processEvery: Joi.number().integer().min(10),
   batchSize: Joi.number().integer().min(1).max(100_000).default(1000),
   maxBatches: Joi.number().integer().min(1).default(100),
-  taskRetentionMs: Joi.number().min(0).default(30 * 24 * 3600 * 1000),
+  taskRetentionMs: Joi.number()
+    .min(0)
+    .default(30 * 24 * 3600 * 1000),
   onPruned: Joi.function(),
 });
 

@@ -27,7 +27,9 @@ export const observabilityPlugin: Plugin<ObservabilityOptions> = {
           await db.command({ ping: 1 }, { timeoutMS: 2000 });
           return { status: 'ready' };
         } catch {
-          return h.response({ status: 'unavailable', code: 'unavailable', message: 'Database unreachable' }).code(503);
+          return h
+            .response({ status: 'unavailable', code: 'unavailable', message: 'Database unreachable' })
+            .code(503);
         }
       },
     });

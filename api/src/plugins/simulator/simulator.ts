@@ -41,7 +41,10 @@ export class Simulator {
   }
 
   start(task: TaskDoc): void {
-    const options = { ...SIMULATE_DEFAULTS, ...(task.metadata.simulate as Partial<SimulateOptions> | undefined) };
+    const options = {
+      ...SIMULATE_DEFAULTS,
+      ...(task.metadata.simulate as Partial<SimulateOptions> | undefined),
+    };
     const script = buildScript(task, options);
     let index = 0;
     const next = () => {
@@ -54,9 +57,18 @@ export class Simulator {
           if (this.orchestration && step > 0) {
             const done = step >= script.length - 1;
             await this.orchestration
-              .recordSteps(task._id, [{ name: `step ${Math.min(step, options.steps)}`, status: done ? 'completed' : 'started' }])
-              .then(() => this.orchestration!.saveCheckpoint(task._id, { completedSteps: Math.min(step, options.steps), of: options.steps }))
-              .catch((error: unknown) => this.logger?.warn({ taskId: task._id, err: error }, 'simulator orchestration write failed'));
+              .recordSteps(task._id, [
+                { name: `step ${Math.min(step, options.steps)}`, status: done ? 'completed' : 'started' },
+              ])
+              .then(() =>
+                this.orchestration!.saveCheckpoint(task._id, {
+                  completedSteps: Math.min(step, options.steps),
+                  of: options.steps,
+                }),
+              )
+              .catch((error: unknown) =>
+                this.logger?.warn({ taskId: task._id, err: error }, 'simulator orchestration write failed'),
+              );
           }
           if (index >= script.length) return this.#timers.delete(task._id);
           if (this.#timers.has(task._id)) this.#timers.set(task._id, setTimeout(next, options.intervalMs));
@@ -88,8 +100,15 @@ export class Simulator {
 }
 
 /** Every tick's events, in order; pure so tests can read the script. */
-export function buildScript(task: Pick<TaskDoc, '_id' | 'contextId'>, options: SimulateOptions): WireStreamResponse[][] {
-  const status = (state: 'TASK_STATE_WORKING' | 'TASK_STATE_COMPLETED' | 'TASK_STATE_FAILED', text: string, progress?: number): WireStreamResponse => ({
+export function buildScript(
+  task: Pick<TaskDoc, '_id' | 'contextId'>,
+  options: SimulateOptions,
+): WireStreamResponse[][] {
+  const status = (
+    state: 'TASK_STATE_WORKING' | 'TASK_STATE_COMPLETED' | 'TASK_STATE_FAILED',
+    text: string,
+    progress?: number,
+  ): WireStreamResponse => ({
     statusUpdate: {
       taskId: task._id,
       contextId: task.contextId,
@@ -105,7 +124,9 @@ export function buildScript(task: Pick<TaskDoc, '_id' | 'contextId'>, options: S
   const script: WireStreamResponse[][] = [[status('TASK_STATE_WORKING', 'Starting work', 0)]];
   for (let step = 1; step <= options.steps; step++) {
     if (failAt !== undefined && step === failAt) {
-      script.push([status('TASK_STATE_FAILED', `Step ${step} of ${options.steps} failed: the simulated tool timed out`)]);
+      script.push([
+        status('TASK_STATE_FAILED', `Step ${step} of ${options.steps} failed: the simulated tool timed out`),
+      ]);
       return script;
     }
     const text = REPORT[(step - 1) % REPORT.length]!;
@@ -115,13 +136,20 @@ export function buildScript(task: Pick<TaskDoc, '_id' | 'contextId'>, options: S
         artifactUpdate: {
           taskId: task._id,
           contextId: task.contextId,
-          artifact: { artifactId: 'report', name: 'Report', parts: [{ text: text.slice(i, i + options.chunkSize) }] },
+          artifact: {
+            artifactId: 'report',
+            name: 'Report',
+            parts: [{ text: text.slice(i, i + options.chunkSize) }],
+          },
           append: step > 1 || i > 0,
           lastChunk: step === options.steps && i + options.chunkSize >= text.length,
         },
       });
     }
-    script.push([status('TASK_STATE_WORKING', `Step ${step} of ${options.steps}`, step / options.steps), ...chunks]);
+    script.push([
+      status('TASK_STATE_WORKING', `Step ${step} of ${options.steps}`, step / options.steps),
+      ...chunks,
+    ]);
   }
   script.push([status('TASK_STATE_COMPLETED', `Done: ${options.steps} steps completed`, 1)]);
   return script;

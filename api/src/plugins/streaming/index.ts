@@ -79,7 +79,11 @@ async function openStream(
   let lastSeq = task.lastSeq;
   if (requested !== undefined && requested > lastSeq) lastSeq = await log.lastSeq(taskId);
   if (requested !== undefined && requested > lastSeq)
-    throw domainError(ErrorCode.InvalidEventId, 400, `Last-Event-ID is beyond the task's last event (${lastSeq})`);
+    throw domainError(
+      ErrorCode.InvalidEventId,
+      400,
+      `Last-Event-ID is beyond the task's last event (${lastSeq})`,
+    );
   if (task.final && requested !== undefined && requested >= lastSeq) return h.response().code(204);
 
   if (!(await limiter.acquire(credentials.sub)))
@@ -137,7 +141,8 @@ async function openStream(
       readAfter: (after, limit) => log.readAfter(taskId, after, limit),
       pageSize: REPLAY_PAGE,
       maxPending: MAX_PENDING_LIVE,
-      onLiveEvent: (event) => metrics.deliverySeconds.observe(Math.max(0, Date.now() - event.storedAt) / 1000),
+      onLiveEvent: (event) =>
+        metrics.deliverySeconds.observe(Math.max(0, Date.now() - event.storedAt) / 1000),
       onGapSkipped: (missing) => metrics.gapsSkipped.inc(missing),
       onError: (error) => request.log(['stream', 'error'], { taskId, err: error }),
     },
@@ -176,7 +181,8 @@ async function openStream(
 function requestedEventId(request: Request): number | undefined {
   const header = request.headers['last-event-id'] as string | undefined;
   const query = (request.query as { lastEventId?: string }).lastEventId;
-  const raw = header !== undefined && header !== '' ? header : query !== undefined && query !== '' ? query : undefined;
+  const raw =
+    header !== undefined && header !== '' ? header : query !== undefined && query !== '' ? query : undefined;
   if (raw === undefined) return undefined;
   const id = parseEventId(raw);
   if (id === undefined) {

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes, type WireTask } from '@orchestrator-ai/transport-types';
-import { readSse, seqsOf, startTestApp, status, textChunk, EventSource, type TestApp, ORG, AGENT } from '../../test-support/app.js';
+import {
+  readSse,
+  seqsOf,
+  startTestApp,
+  status,
+  textChunk,
+  EventSource,
+  type TestApp,
+  ORG,
+  AGENT,
+} from '../../test-support/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -129,7 +139,9 @@ describe('task lifecycle over SSE', () => {
         if (!JSON.parse(m.data).task) seen.push(Number(m.lastEventId));
         if (seen.length === 3 && opens === 1) {
           // Drop the connection from the server side: the client reconnects with Last-Event-ID.
-          const registry = t.app.server.plugins as unknown as { streaming: { registry: { closeAll(): void } } };
+          const registry = t.app.server.plugins as unknown as {
+            streaming: { registry: { closeAll(): void } };
+          };
           registry.streaming.registry.closeAll();
           void t.append(task.id, { events: [textChunk('y'), status('TASK_STATE_COMPLETED', 'ok')] });
         }

@@ -23,7 +23,10 @@ const TASKS = 20;
 const EVENTS = Number(process.env.MULTI_INSTANCE_EVENTS ?? 800);
 
 const token = (payload: object) =>
-  Jwt.token.generate({ ...payload, exp: Math.floor(Date.now() / 1000) + 600 }, { key: SECRET, algorithm: 'HS256' });
+  Jwt.token.generate(
+    { ...payload, exp: Math.floor(Date.now() / 1000) + 600 },
+    { key: SECRET, algorithm: 'HS256' },
+  );
 const userToken = token({ sub: 'alice', aud: 'user' });
 const agentToken = token({ sub: 'agent', aud: 'agent', org: ORG, agent: AGENT });
 
@@ -45,7 +48,17 @@ interface Instance {
 async function startInstance(mongodbUri: string, env: Record<string, string> = {}): Promise<Instance> {
   const port = await freePort();
   const child = spawn(process.execPath, [mainJs], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MONGODB_URI: mongodbUri, JWT_SECRET: SECRET, BROWSER: 'none', LOG_LEVEL: 'info', MAX_STREAMS_PER_USER: '1000', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MONGODB_URI: mongodbUri,
+      JWT_SECRET: SECRET,
+      BROWSER: 'none',
+      LOG_LEVEL: 'info',
+      MAX_STREAMS_PER_USER: '1000',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const instance: Instance = { base: `http://127.0.0.1:${port}`, child, output: '' };
@@ -63,7 +76,11 @@ async function startInstance(mongodbUri: string, env: Record<string, string> = {
 }
 
 /** A client that follows one task to its final event, reconnecting by Last-Event-ID. */
-async function follow(bases: () => string[], taskId: string, stats: { reconnects: number }): Promise<number[]> {
+async function follow(
+  bases: () => string[],
+  taskId: string,
+  stats: { reconnects: number },
+): Promise<number[]> {
   const seqs: number[] = [];
   let preferred = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -133,11 +150,16 @@ describe.runIf(existsSync(mainJs))('several API instances on one database', () =
     const stats = { reconnects: 0 };
     const alive = () => (aAlive ? [a.base, b.base] : [b.base]);
     // Two subscribers per task: one starting on A, one on B.
-    const followers = taskIds.flatMap((id) => [follow(alive, id, stats), follow(() => [...alive()].reverse(), id, stats)]);
+    const followers = taskIds.flatMap((id) => [
+      follow(alive, id, stats),
+      follow(() => [...alive()].reverse(), id, stats),
+    ]);
     await new Promise((r) => setTimeout(r, 500));
 
     const perTask = EVENTS / TASKS;
-    const chunk = (n: number) => ({ artifactUpdate: { artifact: { artifactId: 'a', parts: [{ text: `e${n}` }] }, append: true } });
+    const chunk = (n: number) => ({
+      artifactUpdate: { artifact: { artifactId: 'a', parts: [{ text: `e${n}` }] }, append: true },
+    });
     const appendVia = async (instance: () => Instance, taskId: string, n: number) => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -181,7 +203,11 @@ describe.runIf(existsSync(mainJs))('several API instances on one database', () =
     for (const [i, taskId] of taskIds.entries()) {
       // An append in flight when A died may have been stored and then retried on B: count what
       // the task holds, and demand exactly that from every subscriber.
-      const task = await (await fetch(`${b.base}${routes.task(ORG, AGENT, taskId)}`, { headers: { authorization: `Bearer ${userToken}` } })).json();
+      const task = await (
+        await fetch(`${b.base}${routes.task(ORG, AGENT, taskId)}`, {
+          headers: { authorization: `Bearer ${userToken}` },
+        })
+      ).json();
       const expected = Array.from({ length: task.metadata.seq }, (_, k) => k + 1);
       expect(task.metadata.seq).toBeGreaterThanOrEqual(perTask + 1);
       expect(results[2 * i]).toEqual(expected);
@@ -192,7 +218,6 @@ describe.runIf(existsSync(mainJs))('several API instances on one database', () =
     expect(metrics).toMatch(/^a2a_cross_instance_events_total [1-9]/m);
     expect(metrics).toMatch(/^a2a_stream_delivery_seconds_count [1-9]/m);
   }, 90_000);
-
 });
 
 describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () => {
@@ -201,7 +226,11 @@ describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () =
   beforeAll(async () => {
     const server = await testDatabaseServer();
     const uri = server.uri.replace(/\/?(\?|$)/, `/lim_${Date.now().toString(36)}$1`);
-    const env = { MAX_STREAMS_PER_USER: '2', STREAM_TOKEN_RATE_PER_TASK: '3', STREAM_TOKEN_RATE_PER_USER: '100' };
+    const env = {
+      MAX_STREAMS_PER_USER: '2',
+      STREAM_TOKEN_RATE_PER_TASK: '3',
+      STREAM_TOKEN_RATE_PER_USER: '100',
+    };
     [a, b] = await Promise.all([startInstance(uri, env), startInstance(uri, env)]);
   }, 30_000);
   afterAll(() => {

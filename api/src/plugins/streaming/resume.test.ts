@@ -17,7 +17,9 @@ describe('resuming a stream', () => {
     let appended = 0;
     const appender = (async () => {
       while (appending) {
-        const res = await t.append(task.id, { events: [textChunk(`a${appended}`), textChunk(`b${appended}`)] });
+        const res = await t.append(task.id, {
+          events: [textChunk(`a${appended}`), textChunk(`b${appended}`)],
+        });
         expect(res.status).toBe(200);
         appended += 2;
         await sleep(2);
@@ -50,9 +52,13 @@ describe('resuming a stream', () => {
 
   it('Last-Event-ID wins over the query; lastEventId=0 replays everything retained', async () => {
     const task = await t.createTask();
-    await t.append(task.id, { events: [textChunk('1', false), textChunk('2'), textChunk('3'), status('TASK_STATE_COMPLETED')] });
+    await t.append(task.id, {
+      events: [textChunk('1', false), textChunk('2'), textChunk('3'), status('TASK_STATE_COMPLETED')],
+    });
     const token = await t.streamToken(task.id);
-    const both = await readSse(t.streamUrl(task.id, { token, lastEventId: '1' }), { headers: { 'Last-Event-ID': '2' } });
+    const both = await readSse(t.streamUrl(task.id, { token, lastEventId: '1' }), {
+      headers: { 'Last-Event-ID': '2' },
+    });
     expect(both.frames[0]!.id).toBe('2');
     expect(seqsOf(both.frames)).toEqual([3, 4]);
     const all = await readSse(t.streamUrl(task.id, { token, lastEventId: '0' }));
@@ -97,20 +103,27 @@ describe('retention', () => {
     expect(await short.database.db.collection('task_messages').countDocuments({ taskId: task.id })).toBe(3);
 
     const token = await short.streamToken(task.id);
-    const res = await readSse(short.streamUrl(task.id, { token, lastEventId: '0' }), { until: (f) => f.length >= 2 });
+    const res = await readSse(short.streamUrl(task.id, { token, lastEventId: '0' }), {
+      until: (f) => f.length >= 2,
+    });
     const snapshot = JSON.parse(res.frames[0]!.data).task;
     expect(snapshot.metadata).toMatchObject({ historyTruncated: true, earliestSeq: 3 });
     expect(seqsOf(res.frames)).toEqual([3]);
 
-    const poll = await fetch(`${short.baseUrl}${short.streamUrl(task.id).replace(short.baseUrl, '').replace('/stream', '/messages')}?after=0`, {
-      headers: { authorization: `Bearer ${short.userToken()}` },
-    });
+    const poll = await fetch(
+      `${short.baseUrl}${short.streamUrl(task.id).replace(short.baseUrl, '').replace('/stream', '/messages')}?after=0`,
+      {
+        headers: { authorization: `Bearer ${short.userToken()}` },
+      },
+    );
     const page = await poll.json();
     expect(page.events.map((e: { seq: number }) => e.seq)).toEqual([3]);
     expect(page).toMatchObject({ historyTruncated: true, earliestSeq: 3, lastSeq: 3 });
 
     // A client that already has seq 2 is told nothing is missing.
-    const caughtUp = await readSse(short.streamUrl(task.id, { token, lastEventId: '2' }), { until: (f) => f.length >= 2 });
+    const caughtUp = await readSse(short.streamUrl(task.id, { token, lastEventId: '2' }), {
+      until: (f) => f.length >= 2,
+    });
     expect(JSON.parse(caughtUp.frames[0]!.data).task.metadata.historyTruncated).toBeUndefined();
 
     // The prune job deletes them for real.

@@ -7,7 +7,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('stream robustness', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: '0.2', SSE_MAX_BUFFER_BYTES: '262144', MAX_STREAMS_PER_USER: '2000' });
+    t = await startTestApp({
+      SSE_HEARTBEAT_SECONDS: '0.2',
+      SSE_MAX_BUFFER_BYTES: '262144',
+      MAX_STREAMS_PER_USER: '2000',
+    });
   });
   afterAll(() => t.close());
 
@@ -56,7 +60,8 @@ describe('stream robustness', () => {
   it('1,000 connect/disconnect cycles leave listeners and sessions at their baseline', async () => {
     const task = await t.createTask();
     const token = await t.streamToken(task.id);
-    const registry = (t.app.server.plugins as unknown as { streaming: { registry: { size: number } } }).streaming.registry;
+    const registry = (t.app.server.plugins as unknown as { streaming: { registry: { size: number } } })
+      .streaming.registry;
     await sleep(100);
     const baseline = { hub: t.app.hub.subscriptionCount, sessions: registry.size };
     const url = t.streamUrl(task.id, { token });
@@ -72,7 +77,11 @@ describe('stream robustness', () => {
         }),
       );
     }
-    for (let i = 0; i < 50 && (t.app.hub.subscriptionCount !== baseline.hub || registry.size !== baseline.sessions); i++)
+    for (
+      let i = 0;
+      i < 50 && (t.app.hub.subscriptionCount !== baseline.hub || registry.size !== baseline.sessions);
+      i++
+    )
       await sleep(50);
     expect(t.app.hub.subscriptionCount).toBe(baseline.hub);
     expect(registry.size).toBe(baseline.sessions);
@@ -92,10 +101,13 @@ describe('token lifetime', () => {
 
   it('closes a stream in the last fifth of its token’s life, before it expires', async () => {
     const task = await t.createTask();
-    const tokenRes = await fetch(`${t.baseUrl}${new URL(t.streamUrl(task.id)).pathname.replace('/stream', '/stream-token')}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${t.userToken()}` },
-    });
+    const tokenRes = await fetch(
+      `${t.baseUrl}${new URL(t.streamUrl(task.id)).pathname.replace('/stream', '/stream-token')}`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t.userToken()}` },
+      },
+    );
     const { token, expiresAt } = (await tokenRes.json()) as { token: string; expiresAt: string };
     const opened = Date.now();
     const result = await readSse(t.streamUrl(task.id, { token }), { timeoutMs: 15_000 });

@@ -3,7 +3,13 @@ import type { HubEvent } from '../../hub/hub.js';
 import type { ReadResult } from '../../store/event-log.js';
 import { TaskStream } from './task-stream.js';
 
-const ev = (seq: number, final = false): HubEvent => ({ taskId: 't', seq, json: `{"n":${seq}}`, final, storedAt: Date.now() });
+const ev = (seq: number, final = false): HubEvent => ({
+  taskId: 't',
+  seq,
+  json: `{"n":${seq}}`,
+  final,
+  storedAt: Date.now(),
+});
 
 function harness(stored: number[], options: { gapWaitMs?: number; maxPending?: number } = {}) {
   const written: number[] = [];
@@ -20,7 +26,13 @@ function harness(stored: number[], options: { gapWaitMs?: number; maxPending?: n
         events: store
           .filter((s) => s > after)
           .slice(0, limit)
-          .map((seq) => ({ taskId: 't', seq, event: { message: { messageId: String(seq), role: 'ROLE_AGENT', parts: [] } }, createdAt: '', expiresAt: '' })),
+          .map((seq) => ({
+            taskId: 't',
+            seq,
+            event: { message: { messageId: String(seq), role: 'ROLE_AGENT', parts: [] } },
+            createdAt: '',
+            expiresAt: '',
+          })),
         historyTruncated: false,
         earliestSeq: undefined,
       }),

@@ -34,7 +34,10 @@ export interface TasksOptions {
   orchestration: OrchestrationStore;
 }
 
-const name = Joi.string().min(1).max(200).pattern(/^[\w.-]+$/);
+const name = Joi.string()
+  .min(1)
+  .max(200)
+  .pattern(/^[\w.-]+$/);
 const agentParams = Joi.object({ org: name.required(), agent: name.required() });
 const taskParams = agentParams.keys({ taskId: Joi.string().min(1).max(200).required() });
 
@@ -108,7 +111,10 @@ export const tasksPlugin: Plugin<TasksOptions> = {
           ...(body.metadata ? { metadata: body.metadata } : {}),
         });
         options.onCreated?.(task);
-        return h.response(toWireTask(task)).code(201).header('Location', routes.task(org, agent, task._id));
+        return h
+          .response(toWireTask(task))
+          .code(201)
+          .header('Location', routes.task(org, agent, task._id));
       },
     });
 
@@ -206,6 +212,7 @@ export const tasksPlugin: Plugin<TasksOptions> = {
         auth: { strategies: [STRATEGY.user] },
         description: 'Mint a short-lived stream token bound to this user and task',
         tags: ['api', 'stream'],
+        cache: { otherwise: 'no-store' },
         validate: { params: taskParams },
         plugins: {
           'hapi-rate-limit': {
@@ -304,7 +311,9 @@ export const tasksPlugin: Plugin<TasksOptions> = {
         const task = await tasks.get(taskId);
         if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
         const body = request.payload as { steps?: StepInput[]; checkpoint?: Record<string, unknown> };
-        const stepIndexes = body.steps?.length ? await options.orchestration.recordSteps(taskId, body.steps) : [];
+        const stepIndexes = body.steps?.length
+          ? await options.orchestration.recordSteps(taskId, body.steps)
+          : [];
         if (body.checkpoint) await options.orchestration.saveCheckpoint(taskId, body.checkpoint);
         return { stepIndexes, orchestration: await options.orchestration.summary(taskId) };
       },
@@ -328,10 +337,18 @@ export const tasksPlugin: Plugin<TasksOptions> = {
         const payload = request.payload as WireStreamResponse | { events: WireStreamResponse[] };
         const events = 'events' in payload ? payload.events : [payload];
         if (events.length > config.maxAppendBatch)
-          throw domainError(ErrorCode.PayloadTooLarge, 413, `At most ${config.maxAppendBatch} events per request`);
+          throw domainError(
+            ErrorCode.PayloadTooLarge,
+            413,
+            `At most ${config.maxAppendBatch} events per request`,
+          );
         for (const event of events) {
           if (Buffer.byteLength(JSON.stringify(event)) > config.maxEventBytes)
-            throw domainError(ErrorCode.PayloadTooLarge, 413, `An event may be at most ${config.maxEventBytes} bytes`);
+            throw domainError(
+              ErrorCode.PayloadTooLarge,
+              413,
+              `An event may be at most ${config.maxEventBytes} bytes`,
+            );
         }
         const task = await tasks.get(taskId);
         if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();

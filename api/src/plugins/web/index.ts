@@ -22,7 +22,9 @@ export const webPlugin: Plugin<WebOptions> = {
       built
         ? h.file(index)
         : h
-            .response('<!doctype html><title>Demo not built</title><p>Run <code>npm run build</code>, then reload.</p>')
+            .response(
+              '<!doctype html><title>Demo not built</title><p>Run <code>npm run build</code>, then reload.</p>',
+            )
             .type('text/html')
             .code(503);
 
