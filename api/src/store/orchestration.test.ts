@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSse, seqsOf, startTestApp, DEMO_AGENT, DEMO_ORG, type TestApp } from '../test-support/app.js';
+import {
+  readSse,
+  seqsOf,
+  startTestApp,
+  DEMO_AGENT,
+  DEMO_ORG,
+  type TestApp,
+  json,
+} from '../test-support/app.js';
 import { routes } from '@orchestrator-ai/transport-types';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,7 +45,7 @@ describe('orchestration state outlives the messages', () => {
     const res = await fetch(t.baseUrl + routes.task(DEMO_ORG, DEMO_AGENT, task.id), {
       headers: { authorization: `Bearer ${t.userToken()}` },
     });
-    expect((await res.json()).metadata.orchestration.stepCount).toBe(7);
+    expect((await json(res)).metadata.orchestration.stepCount).toBe(7);
   });
 
   it('agents record steps and checkpoints; retention removes them once the task is long finished', async () => {
@@ -55,12 +63,12 @@ describe('orchestration state outlives the messages', () => {
       ],
     });
     expect(first.status).toBe(200);
-    expect((await first.json()).stepIndexes).toEqual([1, 2]);
+    expect((await json(first)).stepIndexes).toEqual([1, 2]);
     const second = await post({
       steps: [{ name: 'search', status: 'completed' }],
       checkpoint: { cursor: 'page-3' },
     });
-    expect((await second.json()).orchestration).toMatchObject({
+    expect((await json(second)).orchestration).toMatchObject({
       stepCount: 3,
       checkpoint: { data: { cursor: 'page-3' } },
     });

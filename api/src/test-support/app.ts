@@ -283,3 +283,6 @@ export async function sseFrames(
     }
   }
 }
+
+/** A response body as JSON, loosely typed for assertions. */
+export const json = (res: Response): Promise<any> => res.json();

@@ -10,6 +10,7 @@ import {
   type TestApp,
   ORG,
   AGENT,
+  json,
 } from '../../test-support/app.js';
 
 let t: TestApp;
@@ -34,7 +35,7 @@ describe('task lifecycle over SSE', () => {
       events: [status('TASK_STATE_WORKING', 'thinking'), textChunk('Hello', false), textChunk(', world')],
     });
     expect(appended.status).toBe(200);
-    expect(await appended.json()).toEqual({ seqs: [1, 2, 3] });
+    expect(await json(appended)).toEqual({ seqs: [1, 2, 3] });
     expect((await t.append(task.id, status('TASK_STATE_COMPLETED', 'done'))).status).toBe(200);
 
     const result = await reading;
@@ -57,7 +58,7 @@ describe('task lifecycle over SSE', () => {
     const res = await fetch(t.baseUrl + routes.task(ORG, AGENT, task.id), {
       headers: { authorization: `Bearer ${t.userToken()}` },
     });
-    const stored = (await res.json()) as WireTask;
+    const stored = (await json(res)) as WireTask;
     expect(stored.status.state).toBe('TASK_STATE_COMPLETED');
     expect(stored.artifacts?.[0]?.parts).toEqual([{ text: 'Hello, world' }]);
     expect(stored.metadata?.seq).toBe(4);
@@ -73,7 +74,7 @@ describe('task lifecycle over SSE', () => {
     // Final tasks accept no more events.
     const late = await t.append(task.id, textChunk('late'));
     expect(late.status).toBe(409);
-    expect((await late.json()).code).toBe('task_final');
+    expect((await json(late)).code).toBe('task_final');
   });
 
   it('cancel gives the stream a final canceled status and closes it', async () => {
@@ -86,7 +87,7 @@ describe('task lifecycle over SSE', () => {
       headers: { authorization: `Bearer ${t.userToken()}` },
     });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as WireTask).status.state).toBe('TASK_STATE_CANCELED');
+    expect(((await json(res)) as WireTask).status.state).toBe('TASK_STATE_CANCELED');
     const result = await reading;
     expect(result.closedByServer).toBe(true);
     expect(JSON.parse(result.frames.at(-1)!.data).statusUpdate.status.state).toBe('TASK_STATE_CANCELED');
@@ -104,7 +105,7 @@ describe('task lifecycle over SSE', () => {
       const res = await fetch(`${t.baseUrl}${routes.messages(ORG, AGENT, task.id)}?${qs}`, {
         headers: { authorization: `Bearer ${t.userToken()}` },
       });
-      return (await res.json()) as { events: { seq: number }[]; lastSeq: number; final: boolean };
+      return (await json(res)) as { events: { seq: number }[]; lastSeq: number; final: boolean };
     };
     const first = await get('after=0&limit=2');
     expect(first.events.map((e) => e.seq)).toEqual([1, 2]);
@@ -122,7 +123,7 @@ describe('task lifecycle over SSE', () => {
     const res = await fetch(t.baseUrl + routes.tasks(ORG, AGENT), {
       headers: { authorization: `Bearer ${t.userToken('lister')}` },
     });
-    const body = (await res.json()) as { tasks: WireTask[] };
+    const body = (await json(res)) as { tasks: WireTask[] };
     expect(body.tasks.map((x) => x.id)).toEqual([mine.id]);
   });
 

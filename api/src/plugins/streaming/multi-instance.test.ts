@@ -203,11 +203,11 @@ describe.runIf(existsSync(mainJs))('several API instances on one database', () =
     for (const [i, taskId] of taskIds.entries()) {
       // An append in flight when A died may have been stored and then retried on B: count what
       // the task holds, and demand exactly that from every subscriber.
-      const task = await (
+      const task = (await (
         await fetch(`${b.base}${routes.task(ORG, AGENT, taskId)}`, {
           headers: { authorization: `Bearer ${userToken}` },
         })
-      ).json();
+      ).json()) as { metadata: { seq: number } };
       const expected = Array.from({ length: task.metadata.seq }, (_, k) => k + 1);
       expect(task.metadata.seq).toBeGreaterThanOrEqual(perTask + 1);
       expect(results[2 * i]).toEqual(expected);

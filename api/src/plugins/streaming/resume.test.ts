@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSse, seqsOf, startTestApp, status, textChunk, type TestApp } from '../../test-support/app.js';
+import {
+  readSse,
+  seqsOf,
+  startTestApp,
+  status,
+  textChunk,
+  type TestApp,
+  json,
+} from '../../test-support/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -116,7 +124,7 @@ describe('retention', () => {
         headers: { authorization: `Bearer ${short.userToken()}` },
       },
     );
-    const page = await poll.json();
+    const page = await json(poll);
     expect(page.events.map((e: { seq: number }) => e.seq)).toEqual([3]);
     expect(page).toMatchObject({ historyTruncated: true, earliestSeq: 3, lastSeq: 3 });
 

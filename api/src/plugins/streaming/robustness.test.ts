@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { readSse, seqsOf, startTestApp, textChunk, type TestApp } from '../../test-support/app.js';
+import { readSse, seqsOf, startTestApp, textChunk, type TestApp, json } from '../../test-support/app.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,7 +108,7 @@ describe('token lifetime', () => {
         headers: { authorization: `Bearer ${t.userToken()}` },
       },
     );
-    const { token, expiresAt } = (await tokenRes.json()) as { token: string; expiresAt: string };
+    const { token, expiresAt } = (await json(tokenRes)) as { token: string; expiresAt: string };
     const opened = Date.now();
     const result = await readSse(t.streamUrl(task.id, { token }), { timeoutMs: 15_000 });
     const closedAt = Date.now();
@@ -120,6 +120,6 @@ describe('token lifetime', () => {
     await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 1100));
     const late = await fetch(t.streamUrl(task.id, { token }));
     expect(late.status).toBe(401);
-    expect((await late.json()).code).toBe('token_expired');
+    expect((await json(late)).code).toBe('token_expired');
   }, 25_000);
 });
