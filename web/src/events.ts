@@ -72,6 +72,9 @@ declare global {
   // Typed `addEventListener('a2a-…', e => e.detail…)` on any element.
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface HTMLElementEventMap extends A2AEventMap {}
+  // They bubble and are composed, so `document.addEventListener('a2a-…')` is typed too.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface DocumentEventMap extends A2AEventMap {}
 }
 
 /** Dispatch a bubbling, composed CustomEvent; returns false when a listener prevented it. */

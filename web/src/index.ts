@@ -6,10 +6,17 @@
  * same for a page that loads it with one `<script type="module">`.
  */
 export { default as A2ATaskStream } from './components/task-stream/task-stream.js';
-export { default as A2AConnectionStatus, describeConnection } from './components/connection-status/connection-status.js';
+export {
+  default as A2AConnectionStatus,
+  describeConnection,
+} from './components/connection-status/connection-status.js';
 export type { ConnectionStatusState } from './components/connection-status/connection-status.js';
 export { default as A2ATaskList } from './components/task-list/task-list.js';
-export { TaskStreamController, errorDetail, type TaskStreamControllerOptions } from './controllers/task-stream-controller.js';
+export {
+  TaskStreamController,
+  errorDetail,
+  type TaskStreamControllerOptions,
+} from './controllers/task-stream-controller.js';
 export {
   applyEvent,
   applySnapshot,

@@ -1,16 +1,14 @@
 import type { TaskStreamClient, TaskStreamClientOptions } from '@orchestrator-ai/transport-types';
-// The only module that imports the Service Worker package's page client.
-// TODO(wire): replaced by `import { createTaskStreamClient } from '@orchestrator-ai/sw/client'`.
-const createTaskStreamClient = (_options: TaskStreamClientOptions): TaskStreamClient => {
-  throw new Error('@orchestrator-ai/sw/client is not available yet');
-};
+// The only module of web/ that imports the Service Worker package's page client.
+import { createTaskStreamClient, type CreateTaskStreamClientOptions } from '@orchestrator-ai/sw/client';
 
 const clients = new WeakMap<TaskStreamClientOptions['getAccessToken'], Map<string, TaskStreamClient>>();
 
 /**
  * The client a component uses when its host did not inject one: the Service Worker client with
- * its direct and polling fallbacks. One per token source and API base, so several components
- * fed by the same `getAccessToken` share it.
+ * its direct and polling fallbacks (the worker only when the API is on the page's origin; an
+ * embedding page on another origin connects directly). One per token source and API base, so
+ * components fed by the same `getAccessToken` share it.
  */
 export function defaultClient(options: TaskStreamClientOptions): TaskStreamClient {
   let byBase = clients.get(options.getAccessToken);
@@ -20,4 +18,4 @@ export function defaultClient(options: TaskStreamClientOptions): TaskStreamClien
   return client;
 }
 
-export { createTaskStreamClient };
+export { createTaskStreamClient, type CreateTaskStreamClientOptions };

@@ -134,7 +134,19 @@ export class EventLog {
         await this.#commit(taskId, batch);
       } catch (error) {
         this.#cache.delete(taskId);
-        for (const p of batch) p.reject(error);
+        if (batch.length === 1) {
+          batch[0]!.reject(error);
+          continue;
+        }
+        // One request's bad event must not fail the others batched with it: retry them one by one.
+        for (const p of batch) {
+          try {
+            await this.#commit(taskId, [p]);
+          } catch (single) {
+            this.#cache.delete(taskId);
+            p.reject(single);
+          }
+        }
       }
     }
     this.#queues.delete(taskId);

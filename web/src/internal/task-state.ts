@@ -190,7 +190,7 @@ function applyArtifact(
  */
 export function missingHistory(s: TaskViewState): number {
   if (!s.historyTruncated) return 0;
-  const earliest = s.earliestSeq ?? (s.log[0]?.seq ?? s.seq + 1);
+  const earliest = s.earliestSeq ?? s.log[0]?.seq ?? s.seq + 1;
   let held = 0;
   for (const e of s.log) {
     if (e.seq >= earliest) break;

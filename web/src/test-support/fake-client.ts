@@ -8,6 +8,7 @@ import type {
   WireStreamResponse,
   WireTaskState,
 } from '@orchestrator-ai/transport-types';
+import { MIN_RENDER_INTERVAL_MS } from '../controllers/task-stream-controller.js';
 
 /** One watch() call of the fake, with handles to drive it. */
 export interface FakeWatch {
@@ -129,7 +130,8 @@ function wrap(taskId: string, seq: number, event: WireStreamResponse): TaskEvent
 
 /** Wait for the component's batched (per animation frame) render to land. */
 export async function settle(el: Element & { updateComplete: Promise<unknown> }): Promise<void> {
-  await new Promise((r) => setTimeout(r, 0));
+  // Renders are at most one per MIN_RENDER_INTERVAL_MS, at an animation frame.
+  await new Promise((r) => setTimeout(r, MIN_RENDER_INTERVAL_MS + 5));
   await new Promise<void>((r) =>
     typeof requestAnimationFrame === 'function' ? requestAnimationFrame(() => r()) : setTimeout(r, 20),
   );

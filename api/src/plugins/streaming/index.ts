@@ -86,6 +86,10 @@ async function openStream(
     );
   if (task.final && requested !== undefined && requested >= lastSeq) return h.response().code(204);
 
+  // HEAD learns what a stream would answer without holding one open.
+  if (request.method === 'head')
+    return h.response().code(200).type('text/event-stream').header('Cache-Control', 'no-store');
+
   if (!(await limiter.acquire(credentials.sub)))
     throw domainError(ErrorCode.TooManyStreams, 429, 'Too many open streams for this user');
 

@@ -37,6 +37,8 @@ export default class A2AConnectionStatus extends LitElement {
   @property({ reflect: true }) state: ConnectionStatusState = 'idle';
   /** `worker` (shared by all tabs), `direct` or `polling`. */
   @property({ reflect: true }) transport?: StreamTransport;
+  /** Who holds the connection: `worker` (shared by the tabs) or `page`. */
+  @property({ reflect: true }) via?: 'worker' | 'page';
   /** Why the state is `error` or `offline` (shown to the person). */
   @property() reason?: string;
   /** HTTP status behind an error (401 → sign in again; 403/404 → wrong task). */
@@ -80,12 +82,19 @@ export default class A2AConnectionStatus extends LitElement {
     const d = (e as A2AConnectionChangeEvent).detail;
     this.state = d.state;
     this.transport = d.transport;
+    this.via = d.via;
     this.reason = d.reason;
     this.status = d.status;
   };
 
   override render() {
-    const { label, hint } = describeConnection(this.state, this.transport, this.reason, this.status);
+    const { label, hint } = describeConnection(
+      this.state,
+      this.transport,
+      this.reason,
+      this.status,
+      this.via,
+    );
     return html`<span part="base" role="status" data-state=${this.state}>
       <span part="indicator" aria-hidden="true"></span>
       <span part="label">${label}</span>
@@ -100,7 +109,9 @@ export function describeConnection(
   transport?: StreamTransport,
   reason?: string,
   status?: number,
+  via?: 'worker' | 'page',
 ): { label: string; hint: string } {
+  const shared = transport === 'worker' || via === 'worker';
   switch (state) {
     case 'idle':
       return { label: 'Not connected', hint: '' };
@@ -110,10 +121,10 @@ export function describeConnection(
       return {
         label: 'Live',
         hint:
-          transport === 'worker'
-            ? 'one connection shared by your tabs'
-            : transport === 'polling'
-              ? 'checking for updates every few seconds'
+          transport === 'polling'
+            ? `checking for updates every few seconds${shared ? ', shared by your tabs' : ''}`
+            : shared
+              ? 'one connection shared by your tabs'
               : '',
       };
     case 'reconnecting':

@@ -74,7 +74,7 @@ export default class A2ATaskList extends LitElement {
     this.stopTimer();
   }
 
-  protected override updated(changed: PropertyValues<this>): void {
+  protected override willUpdate(changed: PropertyValues<this>): void {
     if (
       changed.has('org') ||
       changed.has('agent') ||
@@ -85,7 +85,10 @@ export default class A2ATaskList extends LitElement {
       const before = changed.get('accessToken');
       // A refreshed token alone is no reason to refetch.
       const onlyTokenValue =
-        changed.size === 1 && changed.has('accessToken') && before !== undefined && this.accessToken !== undefined;
+        changed.size === 1 &&
+        changed.has('accessToken') &&
+        before !== undefined &&
+        this.accessToken !== undefined;
       if (!onlyTokenValue && this.canFetch) void this.refresh();
     }
     if (changed.has('refreshInterval')) this.restartTimer();
@@ -121,7 +124,9 @@ export default class A2ATaskList extends LitElement {
       if (id !== this.request) return;
       const status = (err as { status?: number }).status;
       this.error =
-        err instanceof Error && status ? err.message : 'Could not load your tasks: the API is unreachable. Refresh to try again.';
+        err instanceof Error && status
+          ? err.message
+          : 'Could not load your tasks: the API is unreachable. Refresh to try again.';
       emit(this, 'a2a-error', {
         message: this.error,
         status,
@@ -157,7 +162,12 @@ export default class A2ATaskList extends LitElement {
 
   private onClick(e: MouseEvent, task: WireTask, href: string): void {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    const proceed = emit(this, 'a2a-task-select', { task, org: this.org, agent: this.agent, href }, { cancelable: true });
+    const proceed = emit(
+      this,
+      'a2a-task-select',
+      { task, org: this.org, agent: this.agent, href },
+      { cancelable: true },
+    );
     if (!proceed) e.preventDefault();
   }
 
@@ -166,24 +176,30 @@ export default class A2ATaskList extends LitElement {
     return html`<section part="base" aria-label=${this.heading} aria-busy=${this.loading ? 'true' : 'false'}>
       <div class="top">
         <h2 part="heading">${this.heading}</h2>
-        ${this.canFetch
-          ? html`<button part="refresh" class="secondary" type="button" @click=${() => this.refresh()}>
-              ${this.loading ? 'Refreshing…' : 'Refresh'}
-            </button>`
-          : nothing}
+        ${
+          this.canFetch
+            ? html`<button part="refresh" class="secondary" type="button" @click=${() => this.refresh()}>
+                ${this.loading ? 'Refreshing…' : 'Refresh'}
+              </button>`
+            : nothing
+        }
       </div>
       ${this.error ? html`<p part="error" role="alert">${this.error}</p>` : nothing}
-      ${tasks === undefined
-        ? html`<p part="empty">${this.canFetch ? 'Loading tasks…' : 'Sign in to see your tasks.'}</p>`
-        : tasks.length === 0
-          ? html`<p part="empty">No tasks yet.</p>`
-          : html`<ul part="list">
-              ${repeat(
-                tasks,
-                (t) => t.id,
-                (t) => this.renderTask(t),
-              )}
-            </ul>`}
+      ${
+        tasks === undefined
+          ? this.error
+            ? nothing
+            : html`<p part="empty">${this.canFetch ? 'Loading tasks…' : 'Sign in to see your tasks.'}</p>`
+          : tasks.length === 0
+            ? html`<p part="empty">No tasks yet.</p>`
+            : html`<ul part="list">
+                ${repeat(
+                  tasks,
+                  (t) => t.id,
+                  (t) => this.renderTask(t),
+                )}
+              </ul>`
+      }
     </section>`;
   }
 
@@ -201,9 +217,11 @@ export default class A2ATaskList extends LitElement {
       <span part="state" class="badge" data-state=${token}>${stateLabel(t.status?.state)}</span>
       <span class="meta">
         <span part="task-id">${t.id}</span>
-        ${t.status?.timestamp
-          ? html`<time part="time" datetime=${t.status.timestamp}>${formatAge(t.status.timestamp)}</time>`
-          : nothing}
+        ${
+          t.status?.timestamp
+            ? html`<time part="time" datetime=${t.status.timestamp}>${formatAge(t.status.timestamp)}</time>`
+            : nothing
+        }
       </span>
     </li>`;
   }

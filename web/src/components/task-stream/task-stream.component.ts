@@ -1,5 +1,5 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
-import { property, query, state } from 'lit/decorators.js';
+import { property, state } from 'lit/decorators.js';
 import { repeat } from 'lit/directives/repeat.js';
 import type {
   ConnectionInfo,
@@ -59,11 +59,12 @@ import styles from './task-stream.styles.js';
  * @csspart artifacts - The artifacts section.
  * @csspart artifact - One artifact; carries `data-artifact-id`.
  * @csspart artifact-name - An artifact's name.
- * @csspart artifact-text - A text part (grows as chunks arrive).
+ * @csspart artifact-text - A text part (grows as chunks arrive; scrolls past `--a2a-artifact-max-height`).
  * @csspart artifact-data - A data part as formatted JSON.
  * @csspart artifact-link - A link for a url part or a download for raw bytes.
  * @csspart log-section - The event log section.
- * @csspart log - The scrollable list of events.
+ * @csspart log-scroller - The scrollable box around the log (keyboard focusable).
+ * @csspart log - The list of events.
  * @csspart event - One event; carries `data-seq`, `data-kind` and (status updates) `data-state`.
  * @csspart event-seq - The event's seq.
  * @csspart event-time - When the event was stored.
@@ -91,6 +92,7 @@ import styles from './task-stream.styles.js';
  * @cssproperty --a2a-progress-color - Progress bar fill.
  * @cssproperty --a2a-progress-height - Progress bar height.
  * @cssproperty --a2a-log-max-height - Height of the scrollable log (default 20rem).
+ * @cssproperty --a2a-artifact-max-height - Height of an artifact's text or JSON before it scrolls (default 20rem).
  * @cssproperty --a2a-task-stream-padding - Padding of the outer box.
  */
 export default class A2ATaskStream extends LitElement {
@@ -121,10 +123,8 @@ export default class A2ATaskStream extends LitElement {
   /** Text of the polite live region; changes only with the task state. */
   @state() private announcement = '';
 
-  @query('[part="log"]') private logEl?: HTMLElement;
-  private stickToBottom = true;
+  /** Reads `accessToken` at each call, so a host can refresh the property in place. */
   private readonly tokenSource = (): string | Promise<string> => {
-    if (this.getAccessToken) return this.getAccessToken();
     if (this.accessToken) return this.accessToken;
     throw new Error('no access token: set getAccessToken or accessToken on <a2a-task-stream>');
   };
@@ -139,7 +139,8 @@ export default class A2ATaskStream extends LitElement {
       if (!this.getAccessToken && !this.accessToken) return undefined;
       const apiBase = this.apiBase || (typeof location !== 'undefined' ? location.origin : '');
       try {
-        return defaultClient({ apiBase, getAccessToken: this.tokenSource });
+        // Elements given the same callback share one client (and its connections).
+        return defaultClient({ apiBase, getAccessToken: this.getAccessToken ?? this.tokenSource });
       } catch (err) {
         return { error: `Cannot connect: ${err instanceof Error ? err.message : String(err)}` };
       }
@@ -171,13 +172,6 @@ export default class A2ATaskStream extends LitElement {
       this.extra = 0;
       this.announcement = '';
     }
-    const log = this.logEl;
-    this.stickToBottom = !log || log.scrollTop + log.clientHeight >= log.scrollHeight - 24;
-  }
-
-  protected override updated(): void {
-    const log = this.logEl;
-    if (log && this.stickToBottom) log.scrollTop = log.scrollHeight;
   }
 
   override render() {
@@ -200,23 +194,26 @@ export default class A2ATaskStream extends LitElement {
           exportparts="base: connection-base, indicator: connection-indicator, label: connection-label, hint: connection-hint"
           state=${conn?.state ?? 'idle'}
           transport=${conn?.transport ?? nothing}
+          via=${conn?.via ?? nothing}
           .reason=${conn?.reason}
           .status=${conn?.status}
         ></a2a-connection-status>
       </div>
       ${waitingFor ? html`<p class="empty">${waitingFor}</p>` : nothing}
-      ${problem
-        ? html`<p part="error" role="alert">
-            <span>${problem.message}</span>
-            ${problem.kind !== 'config'
-              ? html`<button part="retry" type="button" @click=${() => this.retry()}>Retry</button>`
-              : nothing}
-          </p>`
-        : nothing}
+      ${
+        problem
+          ? html`<p part="error" role="alert">
+              <span>${problem.message}</span>
+              ${
+                problem.kind !== 'config'
+                  ? html`<button part="retry" type="button" @click=${() => this.retry()}>Retry</button>`
+                  : nothing
+              }
+            </p>`
+          : nothing
+      }
       ${this.renderProgress(s)}
-      ${s.message && messageText(s.message)
-        ? html`<p part="message">${messageText(s.message)}</p>`
-        : nothing}
+      ${s.message && messageText(s.message) ? html`<p part="message">${messageText(s.message)}</p>` : nothing}
       ${this.renderTruncated(s)} ${this.renderArtifacts(s.artifacts)} ${this.renderLog(s.log)}
       <div class="sr-only" role="status" aria-live="polite" aria-atomic="true">${this.announcement}</div>
     </section>`;
@@ -234,7 +231,7 @@ export default class A2ATaskStream extends LitElement {
         aria-valuemax="100"
         aria-valuenow=${pct}
       >
-        <div part="progress-bar" style="width: ${pct}%"></div>
+        <div part="progress-bar" style="transform: scaleX(${pct / 100})"></div>
       </div>
       <span part="progress-label">${pct}%</span>
     </div>`;
@@ -258,7 +255,11 @@ export default class A2ATaskStream extends LitElement {
         artifacts,
         (a) => a.artifactId,
         (a) =>
-          html`<article part="artifact" data-artifact-id=${a.artifactId} aria-busy=${a.complete ? 'false' : 'true'}>
+          html`<article
+            part="artifact"
+            data-artifact-id=${a.artifactId}
+            aria-busy=${a.complete ? 'false' : 'true'}
+          >
             <h4 part="artifact-name">
               ${a.name || a.artifactId}
               ${a.complete ? nothing : html`<span class="streaming">(streaming…)</span>`}
@@ -275,39 +276,68 @@ export default class A2ATaskStream extends LitElement {
     const shown = hidden ? log.slice(hidden) : log;
     return html`<section part="log-section" aria-label="Event log">
       <h3 class="section-title">Events (${log.length})</h3>
-      ${hidden || this.extra
-        ? html`<div class="log-controls">
-            ${hidden
-              ? html`<button
-                  part="show-earlier"
-                  class="secondary"
-                  type="button"
-                  @click=${() => (this.extra += Math.max(1, this.maxEvents))}
-                >
-                  Show earlier (${hidden} hidden)
-                </button>`
-              : nothing}
-            ${this.extra
-              ? html`<button part="show-latest" class="secondary" type="button" @click=${() => (this.extra = 0)}>
-                  Show only the latest
-                </button>`
-              : nothing}
-          </div>`
-        : nothing}
-      ${log.length
-        ? html`<ol part="log" tabindex="0" aria-label="Events in order">
-            ${repeat(
-              shown,
-              (e) => e.seq,
-              (e) =>
-                html`<li part="event" data-seq=${e.seq} data-kind=${e.kind} data-state=${e.state ? stateToken(e.state) : nothing}>
-                  <span part="event-seq">#${e.seq}</span>
-                  <time part="event-time" datetime=${e.createdAt ?? nothing}>${e.time}</time>
-                  <span part="event-summary">${e.summary}</span>
-                </li>`,
-            )}
-          </ol>`
-        : html`<p class="empty">No events yet.</p>`}
+      ${
+        hidden || this.extra
+          ? html`<div class="log-controls">
+              ${
+                hidden
+                  ? html`<button
+                      part="show-earlier"
+                      class="secondary"
+                      type="button"
+                      @click=${() => (this.extra += Math.max(1, this.maxEvents))}
+                    >
+                      Show earlier (${hidden} hidden)
+                    </button>`
+                  : nothing
+              }
+              ${
+                this.extra
+                  ? html`<button
+                      part="show-latest"
+                      class="secondary"
+                      type="button"
+                      @click=${() => (this.extra = 0)}
+                    >
+                      Show only the latest
+                    </button>`
+                  : nothing
+              }
+            </div>`
+          : nothing
+      }
+      ${
+        log.length
+          ? // The scroller is a reversed flex column around the list: it stays pinned to the newest
+            // event while the reader is at the bottom, without reading or writing scroll offsets
+            // (which would force a layout on every frame of a fast stream).
+            html`<div
+              part="log-scroller"
+              class="log-scroller"
+              tabindex="0"
+              role="group"
+              aria-label="Events in order"
+            >
+              <ol part="log">
+                ${repeat(
+                  shown,
+                  (e) => e.seq,
+                  (e) =>
+                    html`<li
+                      part="event"
+                      data-seq=${e.seq}
+                      data-kind=${e.kind}
+                      data-state=${e.state ? stateToken(e.state) : nothing}
+                    >
+                      <span part="event-seq">#${e.seq}</span>
+                      <time part="event-time" datetime=${e.createdAt ?? nothing}>${e.time}</time>
+                      <span part="event-summary">${e.summary}</span>
+                    </li>`,
+                )}
+              </ol>
+            </div>`
+          : html`<p class="empty">No events yet.</p>`
+      }
     </section>`;
   }
 }
@@ -319,12 +349,17 @@ function renderPart(p: WirePart) {
     const safe = safeUrl(p.url);
     const label = p.filename || p.url;
     return safe
-      ? html`<p><a part="artifact-link" href=${safe} target="_blank" rel="noopener noreferrer">${label}</a></p>`
+      ? html`<p>
+          <a part="artifact-link" href=${safe} target="_blank" rel="noopener noreferrer">${label}</a>
+        </p>`
       : html`<p>${label}</p>`;
   }
   const bytes = base64Bytes(p.raw);
   return html`<p>
-    <a part="artifact-link" href="data:application/octet-stream;base64,${p.raw}" download=${p.filename || 'artifact.bin'}
+    <a
+      part="artifact-link"
+      href="data:application/octet-stream;base64,${p.raw}"
+      download=${p.filename || 'artifact.bin'}
       >Download ${p.filename || 'file'} (${bytes} bytes${p.mediaType ? `, ${p.mediaType}` : ''})</a
     >
   </p>`;

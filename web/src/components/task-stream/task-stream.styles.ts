@@ -65,7 +65,13 @@ export default css`
   [part='progress-bar'] {
     height: 100%;
     background: var(--a2a-progress-color, var(--_accent));
-    transition: width 0.2s ease-out;
+    /* scaleX, not width: progress moves on the compositor, without layout or paint. */
+    transform-origin: left center;
+    transition: transform 0.2s ease-out;
+    will-change: transform;
+  }
+  :host(:dir(rtl)) [part='progress-bar'] {
+    transform-origin: right center;
   }
   @media (prefers-reduced-motion: reduce) {
     [part='progress-bar'] {
@@ -126,6 +132,9 @@ export default css`
     margin: 0;
     white-space: pre-wrap;
     overflow-wrap: anywhere;
+    max-height: var(--a2a-artifact-max-height, 20rem);
+    overflow: auto;
+    contain: content;
   }
   [part='artifact-data'] {
     font-family: var(--_mono);
@@ -133,8 +142,6 @@ export default css`
     background: var(--_surface);
     padding: var(--_space);
     border-radius: var(--_radius);
-    max-height: 20rem;
-    overflow: auto;
   }
   .log-controls {
     display: flex;
@@ -145,18 +152,27 @@ export default css`
     color: var(--_muted);
     font-size: 0.875em;
   }
+  .log-scroller {
+    display: flex;
+    flex-direction: column-reverse;
+    max-height: var(--a2a-log-max-height, 20rem);
+    overflow: auto;
+    overscroll-behavior: contain;
+    border: 1px solid var(--_border);
+    border-radius: var(--_radius);
+    /* What happens inside (new entries, scrolling) never re-lays out the rest of the page. */
+    contain: layout paint;
+  }
   [part='log'] {
     list-style: none;
     margin: 0;
     padding: 0;
-    max-height: var(--a2a-log-max-height, 20rem);
-    overflow: auto;
-    border: 1px solid var(--_border);
-    border-radius: var(--_radius);
     font-size: 0.875em;
-    contain: content;
   }
   [part='event'] {
+    /* Entries out of view skip style and layout work. */
+    content-visibility: auto;
+    contain-intrinsic-size: auto 2em;
     display: grid;
     grid-template-columns: auto auto 1fr;
     gap: var(--_space);

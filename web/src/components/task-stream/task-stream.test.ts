@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import './task-stream.js';
 import type A2ATaskStream from './task-stream.component.js';
 import type {
@@ -7,6 +7,7 @@ import type {
   A2AEventEvent,
   A2AStatusChangeEvent,
 } from '../../events.js';
+import { MIN_RENDER_INTERVAL_MS } from '../../controllers/task-stream-controller.js';
 import { FakeClient, artifact, message, settle, snapshot, status } from '../../test-support/fake-client.js';
 
 let el: A2ATaskStream;
@@ -100,7 +101,7 @@ describe('<a2a-task-stream> rendering A2A events', () => {
     expect(text('[part="message"]')).toBe('Reading files');
     const bar = $('[role="progressbar"]')!;
     expect(bar.getAttribute('aria-valuenow')).toBe('25');
-    expect($('[part="progress-bar"]')!.getAttribute('style')).toContain('25%');
+    expect($('[part="progress-bar"]')!.getAttribute('style')).toContain('scaleX(0.25)');
     expect(text('[part="progress-label"]')).toBe('25%');
     const entry = $('[part="event"][data-seq="1"]')!;
     expect(entry.dataset['kind']).toBe('statusUpdate');
@@ -138,15 +139,21 @@ describe('<a2a-task-stream> rendering A2A events', () => {
     await mount();
     client.active.event(artifact(1, [{ data: { total: 3, items: ['a', 'b'] } }], { id: 'd', name: 'stats' }));
     await settle(el);
-    expect($('[part="artifact-data"]')!.textContent).toBe(JSON.stringify({ total: 3, items: ['a', 'b'] }, null, 2));
+    expect($('[part="artifact-data"]')!.textContent).toBe(
+      JSON.stringify({ total: 3, items: ['a', 'b'] }, null, 2),
+    );
   });
 
   it('links url parts, but only http(s) ones', async () => {
     await mount();
     client.active.event(
-      artifact(1, [{ url: 'https://example.com/out.pdf', filename: 'out.pdf' }, { url: 'javascript:alert(1)' }], {
-        id: 'u',
-      }),
+      artifact(
+        1,
+        [{ url: 'https://example.com/out.pdf', filename: 'out.pdf' }, { url: 'javascript:alert(1)' }],
+        {
+          id: 'u',
+        },
+      ),
     );
     await settle(el);
     const links = $$('a[part="artifact-link"]');
@@ -422,10 +429,70 @@ describe('<a2a-task-stream> large logs', () => {
     expect(seqs()).toHaveLength(200);
   });
 
+  it('caps renders under a sustained stream but never drops an event', async () => {
+    await mount();
+    let renders = 0;
+    const orig = el.render.bind(el);
+    (el as unknown as { render: () => unknown }).render = () => {
+      renders++;
+      return orig();
+    };
+    // 400 ms at one event every 4 ms (250 events/s).
+    const started = performance.now();
+    let seq = 0;
+    while (performance.now() - started < 400) {
+      client.active.event(status(++seq, 'TASK_STATE_WORKING', { progress: seq / 1000 }));
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    await settle(el);
+    const elapsed = performance.now() - started;
+    expect(renders).toBeLessThanOrEqual(Math.ceil(elapsed / MIN_RENDER_INTERVAL_MS) + 2);
+    expect(renders).toBeGreaterThanOrEqual(2);
+    expect(el.taskState.log).toHaveLength(seq);
+    expect(seqs().at(-1)).toBe(seq);
+  });
+
   it('honours max-events', async () => {
     await mount({ 'max-events': '5' });
     for (let s = 1; s <= 12; s++) client.active.event(status(s, 'TASK_STATE_WORKING'));
     await settle(el);
     expect(seqs()).toEqual([8, 9, 10, 11, 12]);
+  });
+});
+
+describe('<a2a-task-stream> default client', () => {
+  it('mints stream tokens with the token from getAccessToken, sent as a Bearer header', async () => {
+    const calls: Array<{ url: string; auth: string | null }> = [];
+    const fetchMock = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = String(input instanceof Request ? input.url : input);
+      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+      calls.push({ url, auth: headers.get('authorization') });
+      return new Response(JSON.stringify({ code: 'not_found', message: 'no' }), {
+        status: 404,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+    const original = globalThis.fetch;
+    globalThis.fetch = fetchMock as typeof fetch;
+    try {
+      el = document.createElement('a2a-task-stream');
+      el.setAttribute('org', 'demo');
+      el.setAttribute('agent', 'simulator');
+      el.setAttribute('task-id', 'tX');
+      el.setAttribute('api-base', 'http://api.test');
+      el.getAccessToken = async () => 'user-token-1';
+      const errors: A2AErrorEvent[] = [];
+      el.addEventListener('a2a-error', (e) => errors.push(e));
+      document.body.append(el);
+      await vi.waitFor(() => expect(calls.length).toBeGreaterThan(0), { timeout: 3000 });
+      expect(calls[0]!.url).toBe('http://api.test/agent-to-agent/demo/simulator/tasks/tX/stream-token');
+      expect(calls[0]!.auth).toBe('Bearer user-token-1');
+      await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: 3000 });
+      expect(errors[0]!.detail).toMatchObject({ kind: 'not-found', status: 404, taskId: 'tX' });
+      expect(el.getAttribute('access-token')).toBeNull();
+    } finally {
+      el.remove();
+      globalThis.fetch = original;
+    }
   });
 });

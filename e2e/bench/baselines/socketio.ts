@@ -1,0 +1,67 @@
+/**
+ * Baseline "socketio": what this product replaces. A Socket.IO 4 server on node:http; a client
+ * connects (websocket transport) with `?taskId=`, joins the task's room and gets a `snapshot`;
+ * appends come in over HTTP like the others (`POST /tasks/{id}/events`, optionally stored with
+ * `--db <uri>`) and are broadcast to the room as `event` `{ seq, event }` (Socket.IO encodes a
+ * room broadcast once). Default ping interval (25 s) is its heartbeat.
+ *
+ *   GET /__mem   heap and RSS after a forced GC (needs --expose-gc)
+ */
+import http from 'node:http';
+import { Server } from 'socket.io';
+import { argValue, notifyReady, serveIpc } from '../lib/ipc.js';
+import { BaselineStore, eventsOf, memoryAfterGc, readJson, TaskQueues } from './store.js';
+
+const seqs = new Map<string, number>();
+const store = new BaselineStore();
+const queues = new TaskQueues();
+
+const server = http.createServer((req, res) => {
+  const url = req.url ?? '/';
+  if (url.startsWith('/socket.io/')) return; // Socket.IO's own handler answers
+  const m = /^\/tasks\/([^/?]+)\/events(?:\?|$)/.exec(url);
+  if (req.method === 'POST' && m) return void append(m[1]!, req, res);
+  if (req.method === 'GET' && url === '/__mem')
+    return json(res, 200, { ...memoryAfterGc(), streams: io.engine.clientsCount });
+  json(res, 404, { error: 'not found' });
+});
+server.keepAliveTimeout = 60_000;
+
+const io = new Server(server, { transports: ['websocket'], serveClient: false, cors: { origin: false } });
+io.on('connection', (socket) => {
+  const taskId = String(socket.handshake.query.taskId ?? '');
+  void socket.join(taskId);
+  socket.emit('snapshot', { seq: seqs.get(taskId) ?? 0 });
+});
+
+async function append(taskId: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  let events: unknown[];
+  try {
+    events = eventsOf(await readJson(req));
+  } catch {
+    return json(res, 400, { error: 'bad json' });
+  }
+  await queues
+    .run(taskId, async () => {
+      const first = (seqs.get(taskId) ?? 0) + 1;
+      await store.insert(taskId, first, events);
+      seqs.set(taskId, first + events.length - 1);
+      for (let i = 0; i < events.length; i++)
+        io.to(taskId).emit('event', { seq: first + i, event: events[i] });
+      json(res, 200, { seqs: events.map((_, i) => first + i) });
+    })
+    .catch((error: unknown) => json(res, 500, { error: String(error) }));
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+await store.open(argValue('db'), argValue('db-name', 'bench_baselines')!, 'socketio_messages');
+server.listen(Number(argValue('port', '0')), '127.0.0.1', () => {
+  const port = (server.address() as { port: number }).port;
+  serveIpc({ mem: () => ({ ...memoryAfterGc(), streams: io.engine.clientsCount }) });
+  notifyReady({ port, db: store.enabled });
+});

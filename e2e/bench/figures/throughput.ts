@@ -1,0 +1,224 @@
+/**
+ * Figure 3: the highest sustained append rate (10 subscribers per task) whose p99 stays under
+ * 100 ms, against the driver's insertOne rate on the same database server. Closed loop at a few
+ * concurrency levels; a level counts when its p99 (delivery to subscribers and the append's own
+ * answer; for the driver the insert's round trip) is under 100 ms, and the figure is the best
+ * counting level.
+ *   single    one event per request, one request in flight per task: nothing to batch
+ *   batched   one event per request, many in flight on few tasks: the API's per-task queue
+ *             turns concurrent appends into insertMany
+ */
+import { sourceAddresses } from '../lib/events.js';
+import { sleep, type Child } from '../lib/children.js';
+import { epochMs, f, type Summary } from '../lib/stats.js';
+import { ApiClient, startApi, startDriver, startGenerator } from '../lib/systems.js';
+import { check, medianOf, type Ctx, type FigureOutcome, type Row } from './types.js';
+
+const P99_LIMIT_MS = 100;
+const SUBS_PER_TASK = 10;
+const BATCHED_TASKS = 4;
+
+interface Level {
+  concurrency: number;
+  rate: number;
+  p99: number;
+  ackP99?: number;
+  errors?: number;
+  ok: boolean;
+}
+
+interface RunResult {
+  driver: Level[];
+  single: Level[];
+  batched: Level[];
+  verified: { single: boolean; batched: boolean; notes: string[] };
+}
+
+/** The best rate among levels whose p99 < 100 ms; when none qualifies, the best rate at all. */
+const best = (levels: Level[]) => {
+  const ok = levels.filter((l) => l.ok);
+  return Math.max(...(ok.length ? ok : levels).map((l) => l.rate));
+};
+const anyOk = (levels: Level[]) => levels.some((l) => l.ok);
+
+async function apiLevels(
+  ctx: Ctx,
+  subs: Child,
+  agents: Child,
+  api: ApiClient,
+  mode: 'single' | 'batched',
+  levels: number[],
+  warmupMs: number,
+  durationMs: number,
+): Promise<{ levels: Level[]; ok: boolean; note: string }> {
+  const taskCount = mode === 'single' ? Math.max(...levels) : BATCHED_TASKS;
+  const ids = await api.createTasks(taskCount);
+  const sub = await subs.request<{ opened: number; failed: number }>(
+    'subscribe',
+    {
+      kind: 'sse',
+      port: api.port,
+      targets: ids.map((taskId) => ({ taskId, path: api.streamPath(taskId), count: SUBS_PER_TASK })),
+      concurrency: 256,
+      sources: sourceAddresses(taskCount * SUBS_PER_TASK),
+    },
+    120_000,
+  );
+  if (sub.failed) throw new Error(`${sub.failed} subscribers failed to open`);
+  const out: Level[] = [];
+  const lastSeq: Record<string, number> = {};
+  for (const c of levels) {
+    const tasks = (mode === 'single' ? ids.slice(0, c) : ids).map((taskId) => ({
+      taskId,
+      path: api.eventsPath(taskId),
+    }));
+    const from = epochMs() + warmupMs;
+    await subs.request('record', { from, until: from + durationMs });
+    const r = await agents.request<{
+      windowEventsPerSec: number;
+      ack: Summary;
+      errors: number;
+      errorSamples: string[];
+      lastSeq: Record<string, number>;
+    }>(
+      'appendClosed',
+      { port: api.port, tasks, token: api.agent, concurrency: c, warmupMs, durationMs },
+      warmupMs + durationMs + 60_000,
+    );
+    for (const [k, v] of Object.entries(r.lastSeq)) lastSeq[k] = Math.max(lastSeq[k] ?? 0, v);
+    await sleep(300);
+    const st = await subs.request<{ latency: Summary }>('stats');
+    const p99 = st.latency.p99;
+    const level: Level = {
+      concurrency: c,
+      rate: r.windowEventsPerSec,
+      p99,
+      ackP99: r.ack.p99,
+      errors: r.errors,
+      ok: r.errors === 0 && (p99 ?? Infinity) < P99_LIMIT_MS && (r.ack.p99 ?? Infinity) < P99_LIMIT_MS,
+    };
+    out.push(level);
+    ctx.log(
+      `    api ${mode} c=${c}: ${f(level.rate, 0)} events/s, delivery p99 ${f(p99, 1)} ms, ack p99 ${f(r.ack.p99, 1)} ms${r.errors ? `, ${r.errors} errors (${r.errorSamples[0]})` : ''}`,
+    );
+  }
+  const v = await subs.request<{
+    incomplete: number;
+    missing: number;
+    dups: number;
+    connections: number;
+    samples: string[];
+  }>('verify', { expected: lastSeq, timeoutMs: 20_000 }, 60_000);
+  await subs.request('closeAll');
+  const ok = v.incomplete === 0;
+  return {
+    levels: out,
+    ok,
+    note: ok ? '' : `${mode}: ${v.missing} missing, ${v.dups} dup (${v.samples[0]})`,
+  };
+}
+
+export async function runThroughput(ctx: Ctx): Promise<FigureOutcome> {
+  const levels = ctx.sizes.throughputLevels;
+  const durationMs = ctx.sizes.throughputSeconds * 1000;
+  const warmupMs = 1000;
+  const runs: RunResult[] = [];
+  const [subs, agents] = await Promise.all([
+    startGenerator(ctx, 'subscribers'),
+    startGenerator(ctx, 'agents'),
+  ]);
+  try {
+    for (let run = 1; run <= ctx.runs; run++) {
+      ctx.log(
+        `  run ${run}/${ctx.runs}: concurrency ${levels.join('/')}, ${ctx.sizes.throughputSeconds} s each`,
+      );
+      await ctx.freshDatabase();
+      const driver = await startDriver(ctx);
+      const drv: Level[] = [];
+      try {
+        await driver.request('setup', { uri: ctx.dbUri, dbName: `bench_f3_driver_r${run}` });
+        for (const c of levels) {
+          const r = await driver.request<{ docsPerSec: number; latency: Summary }>(
+            'insertOne',
+            { concurrency: c, warmupMs, durationMs },
+            durationMs + 60_000,
+          );
+          drv.push({
+            concurrency: c,
+            rate: r.docsPerSec,
+            p99: r.latency.p99,
+            ok: r.latency.p99 < P99_LIMIT_MS,
+          });
+          ctx.log(`    driver insertOne c=${c}: ${f(r.docsPerSec, 0)} docs/s, p99 ${f(r.latency.p99, 1)} ms`);
+        }
+      } finally {
+        await driver.stop();
+      }
+      await ctx.freshDatabase();
+      const server = await startApi(ctx, {
+        dbUri: ctx.dbUri,
+        dbName: `bench_f3_api_r${run}`,
+        secret: ctx.secret,
+        cpuProf: ctx.profile.has('3'),
+      });
+      try {
+        const api = new ApiClient(server.port, ctx.secret);
+        ctx.loadStartedAt = Date.now();
+        const single = await apiLevels(ctx, subs, agents, api, 'single', levels, warmupMs, durationMs);
+        const batched = await apiLevels(ctx, subs, agents, api, 'batched', levels, warmupMs, durationMs);
+        runs.push({
+          driver: drv,
+          single: single.levels,
+          batched: batched.levels,
+          verified: {
+            single: single.ok,
+            batched: batched.ok,
+            notes: [single.note, batched.note].filter(Boolean),
+          },
+        });
+      } finally {
+        await subs.request('closeAll').catch(() => undefined);
+        await server.stop();
+      }
+    }
+  } finally {
+    await Promise.all([subs.stop(), agents.stop()]);
+  }
+  const driverBest = medianOf(runs, (r) => best(r.driver));
+  const singleRatio = medianOf(runs, (r) => best(r.single) / best(r.driver));
+  const batchedRatio = medianOf(runs, (r) => best(r.batched) / best(r.driver));
+  const verifiedAll = runs.every((r) => r.verified.single && r.verified.batched);
+  const within = (pick: (r: RunResult) => Level[]) => runs.every((r) => anyOk(pick(r)));
+  const p99note = (pick: (r: RunResult) => Level[]) =>
+    within(pick)
+      ? ''
+      : `; NO level kept p99 < 100 ms (best p99 ${medianOf(runs, (r) => Math.min(...pick(r).map((l) => l.p99)))?.toFixed(0)} ms)`;
+  const notes = runs.flatMap((r) => r.verified.notes);
+  const rows: Row[] = [
+    {
+      figure: '3 throughput',
+      metric: 'single appends, p99 < 100 ms (10 subs/task)',
+      value: medianOf(runs, (r) => best(r.single)),
+      unit: 'events/s',
+      baselineName: 'driver insertOne',
+      baseline: driverBest,
+      ratio: singleRatio,
+      target: '≥ 0.7',
+      pass: within((r) => r.single) && within((r) => r.driver) ? check(singleRatio, '>=', 0.7) : false,
+      note: `best of concurrency ${levels.join('/')}${verifiedAll ? '; all seqs delivered' : `; LOSS: ${notes.join('; ')}`}${p99note((r) => r.single)}${within((r) => r.driver) ? '' : '; driver p99 ≥ 100 ms too'}`,
+    },
+    {
+      figure: '3 throughput',
+      metric: `concurrent appends batched (${BATCHED_TASKS} tasks)`,
+      value: medianOf(runs, (r) => best(r.batched)),
+      unit: 'events/s',
+      baselineName: 'driver insertOne',
+      baseline: driverBest,
+      ratio: batchedRatio,
+      target: '≥ 1.0',
+      pass: within((r) => r.batched) ? check(batchedRatio, '>=', 1.0) : false,
+      note: `one event per request, c/${BATCHED_TASKS} in flight per task${p99note((r) => r.batched)}`,
+    },
+  ];
+  return { rows, details: runs };
+}

@@ -1,0 +1,257 @@
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { routes } from '@orchestrator-ai/transport-types';
+import { Child, sleep } from './children.js';
+import { agentToken, streamToken, userToken } from './jwt.js';
+
+/** Paths: this file is e2e/dist/bench/lib/systems.js once built. */
+export const BENCH_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = resolve(BENCH_DIST, '..', '..', '..');
+export const API_MAIN = join(REPO_ROOT, 'api', 'dist', 'main.js');
+export const OUT_DIR = join(REPO_ROOT, 'e2e', 'bench', '.bench-results');
+
+export const SERVER_CORE = 0;
+export const GENERATOR_CORE = 1;
+export const ORG = 'bench';
+export const AGENT = 'load';
+export const USER = 'bench-user';
+
+export interface Memory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  handles: number;
+  fds?: number;
+}
+
+export interface Server {
+  kind: 'api' | 'raw' | 'socketio';
+  name: string;
+  port: number;
+  child: Child;
+  mem(): Promise<Memory>;
+  stop(): Promise<void>;
+}
+
+export interface Common {
+  verbose: boolean;
+  /** Directory for `--cpu-prof` output of API processes, when profiling. */
+  cpuProfDir?: string | undefined;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** `mongodb://host:port/?opts` + name → `mongodb://host:port/name?opts`. */
+export function withDatabase(uri: string, dbName: string): string {
+  const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(\?.*)?$/.exec(uri);
+  return m ? `${m[1]}/${dbName}${m[2] ?? ''}` : uri;
+}
+
+export const benchFile = (rel: string) => join(BENCH_DIST, rel);
+
+export async function startBaseline(
+  kind: 'raw' | 'socketio',
+  common: Common,
+  options: { dbUri?: string | undefined; dbName?: string; heartbeatSeconds?: number } = {},
+): Promise<Server> {
+  const script = benchFile(kind === 'raw' ? 'baselines/raw-sse.js' : 'baselines/socketio.js');
+  const args = ['--port', '0', '--heartbeat', String(options.heartbeatSeconds ?? 15)];
+  if (options.dbUri) args.push('--db', options.dbUri, '--db-name', options.dbName ?? 'bench_baselines');
+  const name = `${kind}${options.dbUri ? '+db' : ''}`;
+  const child = new Child({
+    name,
+    script,
+    args,
+    execArgv: ['--expose-gc'],
+    core: SERVER_CORE,
+    verbose: common.verbose,
+    nofile: 65536,
+  });
+  const ready = await child.ready(30_000);
+  const port = Number(ready.port);
+  return {
+    kind,
+    name,
+    port,
+    child,
+    async mem() {
+      const res = await fetch(`http://127.0.0.1:${port}/__mem`);
+      return (await res.json()) as Memory;
+    },
+    stop: () => child.stop(),
+  };
+}
+
+export interface ApiOptions {
+  dbUri: string;
+  dbName: string;
+  secret: string;
+  name?: string;
+  env?: NodeJS.ProcessEnv;
+  cpuProf?: boolean;
+}
+
+export async function startApi(common: Common, options: ApiOptions): Promise<Server> {
+  const port = await freePort();
+  const execArgv = ['--expose-gc', '--import', pathToFileURL(benchFile('lib/mem-probe.js')).href];
+  if (options.cpuProf && common.cpuProfDir) {
+    mkdirSync(common.cpuProfDir, { recursive: true });
+    execArgv.push(
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      common.cpuProfDir,
+      '--cpu-prof-name',
+      `${options.name ?? 'api'}-${Date.now()}.cpuprofile`,
+    );
+  }
+  const name = options.name ?? 'api';
+  const child = new Child({
+    name,
+    script: API_MAIN,
+    execArgv,
+    core: SERVER_CORE,
+    verbose: common.verbose,
+    nofile: 65536,
+    cwd: REPO_ROOT,
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BROWSER: 'none',
+      MONGODB_URI: withDatabase(options.dbUri, options.dbName),
+      JWT_SECRET: options.secret,
+      LOG_LEVEL: 'warn',
+      SIMULATOR: 'off',
+      MAX_STREAMS_PER_USER: '100000',
+      STREAM_TOKEN_RATE_PER_USER: '1000000',
+      STREAM_TOKEN_RATE_PER_TASK: '1000000',
+      SSE_HEARTBEAT_SECONDS: '15',
+      WEB_ROOT: '',
+      ...options.env,
+    },
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (!child.alive) throw new Error(`${name} exited during start-up\n${child.tail()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await child.stop();
+      throw new Error(`${name} not ready within 60 s\n${child.tail()}`);
+    }
+    await sleep(100);
+  }
+  return {
+    kind: 'api',
+    name,
+    port,
+    child,
+    mem: () => child.request<Memory>('mem', {}, 60_000),
+    stop: () => child.stop(15_000),
+  };
+}
+
+/** Talks to an API instance the way its users and agents do. */
+export class ApiClient {
+  readonly user: string;
+  readonly agent: string;
+  constructor(
+    readonly port: number,
+    private readonly secret: string,
+  ) {
+    this.user = userToken(secret, USER);
+    this.agent = agentToken(secret, ORG, AGENT);
+  }
+
+  async createTask(): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${routes.tasks(ORG, AGENT)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.user}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: { parts: [{ text: 'bench' }] } }),
+    });
+    if (res.status !== 201) throw new Error(`create task: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async createTasks(n: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i += 20) {
+      const chunk = await Promise.all(Array.from({ length: Math.min(20, n - i) }, () => this.createTask()));
+      ids.push(...chunk);
+    }
+    return ids;
+  }
+
+  /** The stream path with a stream token minted like the API's own route does. */
+  streamPath(taskId: string, lastEventId?: number): string {
+    const token = streamToken(this.secret, USER, taskId);
+    return `${routes.stream(ORG, AGENT, taskId)}?token=${token}${lastEventId === undefined ? '' : `&lastEventId=${lastEventId}`}`;
+  }
+
+  /** A stream token from the API's route (checks the route works; the bench mints its own otherwise). */
+  async streamTokenFromRoute(taskId: string): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${routes.streamToken(ORG, AGENT, taskId)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.user}` },
+    });
+    if (res.status !== 200) throw new Error(`stream-token: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  }
+
+  eventsPath(taskId: string): string {
+    return routes.events(ORG, AGENT, taskId);
+  }
+
+  async append(taskId: string, body: string): Promise<number[]> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${this.eventsPath(taskId)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.agent}`, 'content-type': 'application/json' },
+      body,
+    });
+    if (res.status !== 200) throw new Error(`append: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { seqs: number[] }).seqs;
+  }
+
+  async activeStreams(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    const m = /^a2a_sse_active_streams(?:\{[^}]*\})?\s+([0-9.e+-]+)/m.exec(text);
+    return m ? Number(m[1]) : NaN;
+  }
+}
+
+export function startGenerator(common: Common, name: string): Promise<Child> {
+  const child = new Child({
+    name,
+    script: benchFile('gen/load.js'),
+    core: GENERATOR_CORE,
+    verbose: common.verbose,
+    nofile: 65536,
+  });
+  return child.ready(20_000).then(() => child);
+}
+
+export function startDriver(common: Common): Promise<Child> {
+  const child = new Child({
+    name: 'driver',
+    script: benchFile('baselines/driver.js'),
+    core: SERVER_CORE,
+    verbose: common.verbose,
+  });
+  return child.ready(20_000).then(() => child);
+}
