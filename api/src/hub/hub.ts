@@ -10,7 +10,7 @@ export interface HubEvent {
   json: string;
   /** True when this event moves the task to a terminal state. */
   final: boolean;
-  /** `performance.now()`-style ms when the append was acknowledged, for delivery latency. */
+  /** Epoch ms (`Date.now()`) when the event was stored, for delivery latency. */
   storedAt: number;
 }
 

@@ -459,6 +459,27 @@ describe('stream lifecycle on the server', () => {
     }
   });
 
+  it('a blocking SendMessage still waiting when the server stops answers the task as it stands', async () => {
+    const app = await startTestApp();
+    try {
+      // acme/writer is an outside agent that never answers here: the call blocks.
+      const pending = a2aPost(
+        app,
+        { jsonrpc: '2.0', id: 9, method: 'SendMessage', params: sendParams('anyone there?') },
+        { org: ORG, agent: AGENT },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      await app.app.server.stop({ timeout: 5000 });
+      expect(Date.now() - started).toBeLessThan(1500);
+      const json = (await (await pending).json()) as { id: number; result: { task: WireTask } };
+      expect(json.id).toBe(9);
+      expect(json.result.task.status.state).toBe('TASK_STATE_SUBMITTED');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('heartbeats an idle stream, and closes it when the server stops', async () => {
     const app = await startTestApp({ SSE_HEARTBEAT_SECONDS: '0.1' });
     try {

@@ -21,7 +21,7 @@ import type { StreamLimiter } from '../streaming/stream-limiter.js';
 import { agentCardJson, buildAgentCard } from './agent-card.js';
 import { DemoAgent } from './demo-agent.js';
 import { envelope, fromBoom, requestId } from './jsonrpc.js';
-import type { HandlerDeps } from './request-handler.js';
+import { SHUTDOWN, type HandlerDeps } from './request-handler.js';
 import { handleRpc, type RpcRouteContext } from './rpc-route.js';
 
 export interface A2AOptions {
@@ -76,9 +76,13 @@ export const a2aPlugin: Plugin<A2AOptions> = {
     const { config, tasks, log, hub, metrics } = options;
     const demo = (options.demoAgent ?? config.simulator) ? new DemoAgent(log, server.logger) : undefined;
     const registry = new StreamRegistry(config.sseHeartbeatSeconds * 1000);
+    const inflight = new Set<AbortController>();
     server.ext('onPreStop', () => {
       registry.closeAll();
       demo?.stopAll();
+      // A blocking SendMessage answers the task as it stands; nothing else is left waiting.
+      for (const abort of inflight) abort.abort(SHUTDOWN);
+      inflight.clear();
     });
     server.expose('registry', registry);
     if (demo) server.expose('demo', demo);
@@ -107,7 +111,15 @@ export const a2aPlugin: Plugin<A2AOptions> = {
         demo: demo?.handles(org, agent) ?? false,
       });
     };
-    const ctx: RpcRouteContext = { config, metrics, limiter: options.limiter, registry, deps, cardFor };
+    const ctx: RpcRouteContext = {
+      config,
+      metrics,
+      limiter: options.limiter,
+      registry,
+      inflight,
+      deps,
+      cardFor,
+    };
 
     server.route({
       method: 'POST',

@@ -83,6 +83,9 @@ export interface CallScope {
   logError(error: unknown, message: string): void;
 }
 
+/** The abort reason when the server stops (vs. the client going away). */
+export const SHUTDOWN = 'shutdown';
+
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 100;
 const INTERRUPTED = new Set(['TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED']);
@@ -401,7 +404,10 @@ export class TaskRequestHandler implements A2ARequestHandler {
         if (latest) finish(undefined, latest);
         else check();
       }, maxBlockingWaitMs);
-      const onAbort = () => finish(new Error('The client went away'));
+      const onAbort = () =>
+        signal.reason === SHUTDOWN && latest
+          ? finish(undefined, latest)
+          : finish(new Error('The client went away'));
       signal.addEventListener('abort', onAbort, { once: true });
       check();
     });
@@ -470,8 +476,11 @@ export class TaskRequestHandler implements A2ARequestHandler {
   /** Domain errors as A2A errors; anything unexpected is logged and leaves as "Internal error". */
   #toA2AError(error: unknown): Error {
     if (error instanceof A2AError) return error;
-    // The client went away (or the server is stopping): nobody reads the answer.
-    if (this.scope.signal.aborted) return new Error('The request was aborted');
+    // The client went away: nobody reads the answer. The server stopping: say so.
+    if (this.scope.signal.aborted)
+      return new Error(
+        this.scope.signal.reason === SHUTDOWN ? 'The server is shutting down' : 'The request was aborted',
+      );
     if (Boom.isBoom(error)) {
       const status = error.output.statusCode;
       if (status === 404) return new TaskNotFoundError();

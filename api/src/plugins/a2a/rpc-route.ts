@@ -40,6 +40,8 @@ export interface RpcRouteContext {
   metrics: Metrics;
   limiter: StreamLimiter | undefined;
   registry: StreamRegistry;
+  /** Every request in progress, so a stopping server can let go of blocked ones. */
+  inflight: Set<AbortController>;
   deps: HandlerDeps;
   cardFor(request: Request, org: string, agent: string): AgentCard;
 }
@@ -69,7 +71,11 @@ export async function handleRpc(request: Request, h: ResponseToolkit, ctx: RpcRo
 
   const abort = new AbortController();
   // Fires when the client goes away (and after a normal end, when it no longer matters).
-  request.raw.res.once('close', () => abort.abort());
+  request.raw.res.once('close', () => {
+    abort.abort();
+    ctx.inflight.delete(abort);
+  });
+  ctx.inflight.add(abort);
   let streamId: number | undefined;
   const scope: CallScope = {
     org,
@@ -157,7 +163,9 @@ async function streamSse(request: Request, h: ResponseToolkit, ctx: RpcRouteCont
     abort.abort();
     registry.delete(entry);
     metrics.activeStreams.dec();
-    if (limiter) void limiter.release(credentials.sub);
+    limiter
+      ?.release(credentials.sub)
+      .catch((error: unknown) => request.log(['a2a', 'error'], error as Error));
     session.close();
     finish();
   };
