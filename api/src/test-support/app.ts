@@ -176,18 +176,8 @@ export async function readSse(
         while ((index = buffer.indexOf('\n\n')) !== -1) {
           const block = buffer.slice(0, index);
           buffer = buffer.slice(index + 2);
-          const frame: SseFrame = { data: '' };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) comments.push(line.slice(1).trim());
-            else if (line.startsWith('data: ')) data.push(line.slice(6));
-            else if (line.startsWith('id: ')) frame.id = line.slice(4);
-            else if (line.startsWith('event: ')) frame.event = line.slice(7);
-          }
-          if (data.length > 0) {
-            frame.data = data.join('\n');
-            frames.push(frame);
-          }
+          const frame = parseSseBlock(block, comments);
+          if (frame) frames.push(frame);
         }
         if (options.until?.(frames)) {
           controller.abort();
@@ -200,6 +190,21 @@ export async function readSse(
   }
   clearTimeout(timer);
   return { status: res.status, headers: res.headers, frames, comments, closedByServer, raw };
+}
+
+/** One SSE block (the text between blank lines): its frame when it has data; comments collected. */
+function parseSseBlock(block: string, comments: string[]): SseFrame | undefined {
+  const frame: SseFrame = { data: '' };
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) comments.push(line.slice(1).trim());
+    else if (line.startsWith('data: ')) data.push(line.slice(6));
+    else if (line.startsWith('id: ')) frame.id = line.slice(4);
+    else if (line.startsWith('event: ')) frame.event = line.slice(7);
+  }
+  if (data.length === 0) return undefined;
+  frame.data = data.join('\n');
+  return frame;
 }
 
 export const seqsOf = (frames: SseFrame[]) => frames.slice(1).map((f) => Number(f.id));
@@ -264,18 +269,8 @@ export async function sseFrames(
     while ((index = buffer.indexOf('\n\n')) !== -1) {
       const block = buffer.slice(0, index);
       buffer = buffer.slice(index + 2);
-      const frame: SseFrame = { data: '' };
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) comments.push(line.slice(1).trim());
-        else if (line.startsWith('data: ')) data.push(line.slice(6));
-        else if (line.startsWith('id: ')) frame.id = line.slice(4);
-        else if (line.startsWith('event: ')) frame.event = line.slice(7);
-      }
-      if (data.length > 0) {
-        frame.data = data.join('\n');
-        frames.push(frame);
-      }
+      const frame = parseSseBlock(block, comments);
+      if (frame) frames.push(frame);
     }
     if (until?.(frames, comments)) {
       await reader.cancel();

@@ -60,6 +60,17 @@ export const tasksPlugin: Plugin<TasksOptions> = {
       return task;
     };
 
+    /** The task an agent route addresses; the agent token must be bound to its org/agent. */
+    const agentTask = async (request: Request): Promise<TaskDoc> => {
+      const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
+      const credentials = request.auth.credentials as unknown as AgentCredentials;
+      if (credentials.org !== org || credentials.agent !== agent)
+        throw domainError(ErrorCode.Forbidden, 403, 'This agent token is bound to another agent');
+      const task = await tasks.get(taskId);
+      if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
+      return task;
+    };
+
     server.route({
       method: 'POST',
       path: ROUTE_PATTERNS.tasks,
@@ -304,12 +315,8 @@ export const tasksPlugin: Plugin<TasksOptions> = {
         },
       },
       async handler(request) {
-        const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
-        const credentials = request.auth.credentials as unknown as AgentCredentials;
-        if (credentials.org !== org || credentials.agent !== agent)
-          throw domainError(ErrorCode.Forbidden, 403, 'This agent token is bound to another agent');
-        const task = await tasks.get(taskId);
-        if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
+        const task = await agentTask(request);
+        const taskId = task._id;
         const body = request.payload as { steps?: StepInput[]; checkpoint?: Record<string, unknown> };
         const stepIndexes = body.steps?.length
           ? await options.orchestration.recordSteps(taskId, body.steps)
@@ -330,10 +337,6 @@ export const tasksPlugin: Plugin<TasksOptions> = {
         validate: { params: taskParams, payload: appendPayloadSchema },
       },
       async handler(request): Promise<AppendResponse> {
-        const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
-        const credentials = request.auth.credentials as unknown as AgentCredentials;
-        if (credentials.org !== org || credentials.agent !== agent)
-          throw domainError(ErrorCode.Forbidden, 403, 'This agent token is bound to another agent');
         const payload = request.payload as WireStreamResponse | { events: WireStreamResponse[] };
         const events = 'events' in payload ? payload.events : [payload];
         if (events.length > config.maxAppendBatch)
@@ -350,9 +353,8 @@ export const tasksPlugin: Plugin<TasksOptions> = {
               `An event may be at most ${config.maxEventBytes} bytes`,
             );
         }
-        const task = await tasks.get(taskId);
-        if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
-        const stored = await log.append(taskId, events);
+        const task = await agentTask(request);
+        const stored = await log.append(task._id, events);
         metrics.eventsAppended.inc(stored.length);
         return { seqs: stored.map((e) => e.seq) };
       },
