@@ -23,6 +23,11 @@ export interface RunningApi {
   restart(extraEnv?: Record<string, string>): Promise<void>;
   /** Stops the API and keeps it down until `start()`. */
   start(extraEnv?: Record<string, string>): Promise<void>;
+  /**
+   * Stops the API process only (closing every socket; the port then refuses connections) and
+   * keeps the database, so `start()` brings the same API back on the same port and data.
+   */
+  halt(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -125,6 +130,9 @@ export async function startApi(env: Record<string, string> = {}): Promise<Runnin
     },
     async start(extra) {
       await launch(extra);
+    },
+    async halt() {
+      await halt();
     },
   };
 }

@@ -207,6 +207,27 @@ describe('StreamManager', () => {
     expect(net.seen('/t1/stream')).toHaveLength(1);
   });
 
+  it("gives a late tab the server's current snapshot when stored events expired past the stored one", async () => {
+    const { tabs, server, subscribe, net } = setup({ retentionMs: 1000 });
+    const t1 = server('t1');
+    tabs.open('A', 'B');
+    await subscribe('A', 't1');
+    await until(() => expect(tabs.lastState('A', 't1')).toMatchObject({ state: 'open' }));
+    t1.append(3);
+    await until(() => expect(tabs.seen('A', 't1')).toEqual([1, 2, 3]));
+    // The stream's snapshot (seq 0) is stored; events 1..3 expire here, then 4..5 arrive.
+    await new Promise((r) => setTimeout(r, 1100));
+    t1.append(2);
+    await until(() => expect(tabs.seen('A', 't1')).toEqual([1, 2, 3, 4, 5]));
+    await subscribe('B', 't1');
+    const history = tabs.inbox.get('B')!.find((m) => m.type === 'history');
+    expect(history).toMatchObject({ type: 'history', truncated: true, lastSeq: 5 });
+    // Not the stale stored snapshot (seq 0): the server's, which covers the expired events.
+    expect(history?.type === 'history' && history.snapshot?.metadata.seq).toBe(5);
+    expect(net.seen('/tasks/t1')).toHaveLength(1);
+    expect(net.seen('/t1/stream')).toHaveLength(1);
+  });
+
   it('closes the stream when the last tab leaves, by unsubscribe or by the sweep', async () => {
     const { tabs, store, server, subscribe, manager } = setup();
     const t1 = server('t1');

@@ -1,5 +1,6 @@
 import type {
   PageToWorker,
+  SnapshotTask,
   StreamConfigInput,
   TaskRef,
   TokenKind,
@@ -255,10 +256,42 @@ export class StreamManager {
     } catch {
       history = EMPTY_HISTORY;
     }
+    if (history.truncated && staleSnapshot(history) && this.o.isOnline?.() !== false) {
+      // The stored snapshot predates events that expired here: folded with what is left it would
+      // show a wrong state (status and artifact chunks lost). Take the server's current one (live
+      // events wait meanwhile in the feed, and follow it).
+      const fresh = await this.fetchSnapshot(entry);
+      if (fresh) history = { ...history, snapshot: fresh };
+    }
     if (entry.subs.get(clientId) !== sub) return;
     sub.feed.endHistory(history);
     this.postState(entry, clientId);
     if (added) await this.persistWatched(entry);
+  }
+
+  /** The task as the server has it now (user token from a tab), stored; undefined on any failure. */
+  private async fetchSnapshot(entry: TaskEntry): Promise<SnapshotTask | undefined> {
+    const url = entry.ref.taskUrl ?? entry.ref.messagesUrl.replace(/\/messages\/?$/, '');
+    const controller = new AbortController();
+    const timer = this.timers.setTimeout(() => controller.abort(), this.config.firstFrameTimeoutMs);
+    try {
+      const token = await this.getUserToken(entry, false);
+      const res = await this.o.fetch(url, {
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+        signal: controller.signal,
+        cache: 'no-store',
+      });
+      if (!res.ok) return undefined;
+      const body = (await res.json()) as Record<string, unknown>;
+      const task = (typeof body.task === 'object' && body.task !== null ? body.task : body) as SnapshotTask;
+      if (typeof task.metadata?.seq !== 'number' || typeof task.status !== 'object') return undefined;
+      await this.o.store.putSnapshot(entry.taskId, task, this.timers.now()).catch(() => undefined);
+      return task;
+    } catch {
+      return undefined;
+    } finally {
+      this.timers.clearTimeout(timer);
+    }
   }
 
   private async keepalive(
@@ -536,6 +569,13 @@ interface SubscribeOptions {
   restart: boolean;
   visible?: boolean;
   token?: string;
+}
+
+/** History that misses expired events and whose snapshot does not cover them. */
+function staleSnapshot(history: History): boolean {
+  const earliest = history.earliestSeq ?? history.lastSeq + 1;
+  const seq = history.snapshot?.metadata?.seq;
+  return typeof seq !== 'number' || seq < earliest - 1;
 }
 
 function isVisible(entry: TaskEntry): boolean {

@@ -2,8 +2,42 @@ import '../components/task-stream/task-stream.js';
 import '../components/task-list/task-list.js';
 import '../components/connection-status/connection-status.js';
 import './demo-app.js';
+import type { StreamConfigInput } from '@orchestrator-ai/transport-types';
 import { createTaskStreamClient } from '../stream-client.js';
 import { DevSession, currentUser } from './session.js';
+
+/**
+ * Optional timings for the page's stream client, for browser tests and for trying the failure
+ * paths by hand without waiting minutes: set before this module runs (a test's
+ * `context.addInitScript`, or an inline script ahead of the app's), e.g.
+ * `window.A2A_DEMO_STREAM_OPTIONS = { keepAliveMs: 2000, config: { pollIntervalMs: 500 } }`.
+ * `config` is any `StreamConfigInput` (sw/src/shared/config.ts; unknown keys and bad values are
+ * ignored); unset means the defaults.
+ */
+export interface DemoStreamOptions {
+  keepAliveMs?: number;
+  workerTimeoutMs?: number;
+  config?: StreamConfigInput;
+}
+
+declare global {
+  interface Window {
+    A2A_DEMO_STREAM_OPTIONS?: DemoStreamOptions;
+  }
+}
+
+function demoStreamOptions(): DemoStreamOptions {
+  const raw: unknown = window.A2A_DEMO_STREAM_OPTIONS;
+  if (typeof raw !== 'object' || raw === null) return {};
+  const given = raw as Record<string, unknown>;
+  const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const out: DemoStreamOptions = {};
+  if (positive(given.keepAliveMs)) out.keepAliveMs = given.keepAliveMs as number;
+  if (positive(given.workerTimeoutMs)) out.workerTimeoutMs = given.workerTimeoutMs as number;
+  if (typeof given.config === 'object' && given.config !== null)
+    out.config = given.config as StreamConfigInput;
+  return out;
+}
 
 /**
  * The demo app's entry: sign in as `?user=` through the dev token route, make the page's stream
@@ -12,7 +46,11 @@ import { DevSession, currentUser } from './session.js';
  */
 const apiBase = location.origin;
 const session = new DevSession(currentUser(), apiBase);
-const client = createTaskStreamClient({ apiBase, getAccessToken: session.getAccessToken });
+const client = createTaskStreamClient({
+  apiBase,
+  getAccessToken: session.getAccessToken,
+  ...demoStreamOptions(),
+});
 
 // Another user in this browser: forget the previous user's stored events before showing any.
 const LAST_USER = 'a2a-demo-last-user';

@@ -54,6 +54,15 @@ describe('task state folding', () => {
     expect(missingHistory(s)).toBe(0);
   });
 
+  it('keeps reporting missing history when a later snapshot (after a reconnect) does not say it', () => {
+    const s = emptyTaskState('t1');
+    applySnapshot(s, snapshot(4, 'TASK_STATE_WORKING', { historyTruncated: true, earliestSeq: 5 }));
+    for (const n of [5, 6]) applyEvent(s, status(n, 'TASK_STATE_WORKING'));
+    applySnapshot(s, snapshot(6, 'TASK_STATE_WORKING'));
+    expect(s.historyTruncated).toBe(true);
+    expect(missingHistory(s)).toBe(4);
+  });
+
   it('insertLog keeps order and rejects duplicates', () => {
     const log: Parameters<typeof insertLog>[0] = [];
     const mk = (seq: number) => ({

@@ -83,8 +83,12 @@ export function applySnapshot(s: TaskViewState, snapshot: SnapshotTask): ApplyRe
   const meta = snapshot.metadata ?? { seq: 0 };
   const seq = typeof meta.seq === 'number' ? meta.seq : 0;
   if (seq < s.seq) return NOTHING;
-  s.historyTruncated = meta.historyTruncated === true;
-  s.earliestSeq = typeof meta.earliestSeq === 'number' ? meta.earliestSeq : undefined;
+  // Truncation is about this log. A later snapshot is relative to where the client resumed (a
+  // reconnect) and does not repeat it, yet those events are still missing: keep the last report.
+  if (meta.historyTruncated === true) {
+    s.historyTruncated = true;
+    s.earliestSeq = typeof meta.earliestSeq === 'number' ? meta.earliestSeq : undefined;
+  }
   const from = s.state;
   s.taskId = snapshot.id || s.taskId;
   s.contextId = snapshot.contextId;
