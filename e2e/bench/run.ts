@@ -67,6 +67,8 @@ const FIGURES: Figure[] = [
 
 const FULL: Sizes = {
   connections: 10_000,
+  openConcurrency: 64,
+  openTimeoutSeconds: 300,
   fanoutSubscribers: 2000,
   fanoutTasks: 200,
   fanoutRate: 1000,
@@ -79,16 +81,18 @@ const FULL: Sizes = {
 };
 
 const QUICK: Sizes = {
-  connections: 2000,
-  fanoutSubscribers: 500,
-  fanoutTasks: 50,
+  connections: 1000,
+  openConcurrency: 64,
+  openTimeoutSeconds: 120,
+  fanoutSubscribers: 300,
+  fanoutTasks: 30,
   fanoutRate: 250,
-  fanoutSeconds: 5,
+  fanoutSeconds: 4,
   warmupSeconds: 1,
   throughputLevels: [4],
   throughputSeconds: 2,
   replayEvents: 2000,
-  soakMinutes: 0.5,
+  soakMinutes: 0.4,
 };
 
 const HELP = `npm run bench -- [options]     (or: node e2e/dist/bench/run.js [options])
@@ -98,6 +102,8 @@ const HELP = `npm run bench -- [options]     (or: node e2e/dist/bench/run.js [op
   --figures LIST       figures to run, e.g. 1,2,4 (default 1,2,3,4,5,6,7; names work too)
   --runs N             runs per figure, the median is reported (default 3; --quick 1)
   --connections N      figure 1 streams per server (default 10000)
+  --open-concurrency N figure 1 streams opening at a time (default 64)
+  --open-timeout S     figure 1 time allowed to open them, per server (default 300)
   --subscribers N      figures 2/5/7 subscribers (default 2000, over N/10 tasks)
   --rate N             figures 2/5 appends per second (default 1000; the soak runs at half)
   --duration S         figures 2/5 measured seconds (default 30)
@@ -106,18 +112,65 @@ const HELP = `npm run bench -- [options]     (or: node e2e/dist/bench/run.js [op
   --systems LIST       figures 1/2: only these of raw,socketio,api (development runs)
   --heap-snapshot      figure 1: write a heap snapshot of the API with every stream open
   --db-uri URI         use this MongoDB instead of starting the embedded one
+  --max-minutes M      stop everything after M minutes (default 30 + the soak)
   --verbose            forward every child's output to stderr
 `;
 
+const FLAG_NAMES = [
+  'quick',
+  'json',
+  'figures',
+  'only',
+  'runs',
+  'connections',
+  'open-concurrency',
+  'subscribers',
+  'rate',
+  'duration',
+  'soak-minutes',
+  'profile',
+  'systems',
+  'heap-snapshot',
+  'db-uri',
+  'max-minutes',
+  'verbose',
+  'help',
+];
+
+const VALUE_FLAGS = new Set(
+  FLAG_NAMES.filter((n) => !['quick', 'json', 'heap-snapshot', 'verbose', 'help'].includes(n)),
+);
+
 function parseArgs(argv: string[]) {
   const flags = new Map<string, string | true>();
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
+    if (!a.startsWith('--')) {
+      positionals.push(a);
+      continue;
+    }
     const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
     if (inline !== undefined) flags.set(k, inline);
     else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) flags.set(k, argv[++i]!);
     else flags.set(k, true);
+  }
+  // `npm run bench -- --figures 2` at the root reaches this script through a second `npm run`,
+  // which keeps `--figures` as npm config (npm_config_figures=true) and passes `2` as an argument.
+  const fromNpm: string[] = [];
+  for (const name of FLAG_NAMES) {
+    const v = process.env[`npm_config_${name.replace(/-/g, '_')}`];
+    if (v === undefined || v === '' || v === 'false' || flags.has(name)) continue;
+    flags.set(name, v === 'true' ? true : v);
+    if (v === 'true' && VALUE_FLAGS.has(name)) fromNpm.push(name);
+  }
+  if (fromNpm.length === 1 && positionals.length === 1) flags.set(fromNpm[0]!, positionals.pop()!);
+  const missing = [...flags].filter(([k, v]) => VALUE_FLAGS.has(k) && v === true).map(([k]) => k);
+  if (positionals.length > 0 || missing.length > 0) {
+    process.stderr.write(
+      `bench: cannot tell which value goes with which option (${[...missing.map((m) => `--${m}`), ...positionals].join(' ')}); write them as --name=value\n`,
+    );
+    process.exit(2);
   }
   return flags;
 }
@@ -167,6 +220,8 @@ async function main(): Promise<void> {
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   const num = (k: string) => (typeof flags.get(k) === 'string' ? Number(flags.get(k)) : undefined);
   if (num('connections')) sizes.connections = num('connections')!;
+  if (num('open-concurrency')) sizes.openConcurrency = num('open-concurrency')!;
+  if (num('open-timeout')) sizes.openTimeoutSeconds = num('open-timeout')!;
   if (num('subscribers')) {
     sizes.fanoutSubscribers = num('subscribers')!;
     sizes.fanoutTasks = Math.max(1, Math.round(sizes.fanoutSubscribers / 10));
@@ -189,7 +244,9 @@ async function main(): Promise<void> {
   const log = (m: string) =>
     process.stderr.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${m}\n`);
   // Bounded in time whatever happens: the whole suite, children included, ends by this.
-  const hardCapMs = (20 + (ids.includes('7') ? sizes.soakMinutes : 0)) * 60_000;
+  const hardCapMs = (num('max-minutes') ?? 30 + (ids.includes('7') ? sizes.soakMinutes : 0)) * 60_000;
+  // Every child's own lifetime cap (lib/ipc.ts) follows the run's, so a long run is not cut short.
+  process.env.BENCH_MAX_LIFETIME_MS = String(hardCapMs + 60_000);
   setTimeout(() => {
     log(`hard time cap of ${hardCapMs / 60_000} min reached: stopping everything`);
     process.exit(2);
@@ -211,9 +268,9 @@ async function main(): Promise<void> {
   };
   const external = typeof flags.get('db-uri') === 'string' ? (flags.get('db-uri') as string) : undefined;
   /**
-   * A fresh embedded database server per figure (the embedded one cannot drop databases, and an
-   * in-memory server that keeps every earlier figure's documents slows down); an external
-   * MONGODB_URI (--db-uri) is shared, each figure and run in databases of its own.
+   * A fresh embedded database server for every measurement (`ctx.freshDatabase()`: the embedded
+   * one cannot drop databases, and it slows down as documents pile up); an external MongoDB
+   * (--db-uri) is shared, each figure and run in databases of its own.
    */
   let dbKind = '';
   const openDatabase = async () => {
@@ -335,7 +392,7 @@ async function main(): Promise<void> {
   log(`done in ${totalSeconds.toFixed(0)} s; details in ${file}`);
   const footer = [
     `median of ${runs} run(s)`,
-    `database: ${dbKind}`,
+    `database: ${dbKind || 'none'}`,
     `${totalSeconds.toFixed(0)} s in all`,
     `load average ${loadStart} at the start, ${loadEnd} at the end (${cpus().length} cores)`,
     ...(ctx.rateNote ? [ctx.rateNote] : []),
@@ -355,7 +412,9 @@ async function scaleRateToDatabase(ctx: Ctx): Promise<void> {
   const driver = await startDriver(ctx);
   try {
     await driver.request('setup', { uri: ctx.dbUri, dbName: 'bench_calibration' });
-    const concurrency = Math.min(16, ctx.sizes.fanoutTasks);
+    // As many writers as the fan-out has tasks (one append in flight per task), up to the driver's
+    // default pool of 100 connections: the embedded server slows down with concurrent connections.
+    const concurrency = Math.min(100, ctx.sizes.fanoutTasks);
     const r = await driver.request<{ docsPerSec: number }>(
       'insertOne',
       { concurrency, warmupMs: 500, durationMs: 2000 },

@@ -124,7 +124,13 @@ export async function fanoutOnce(ctx: Ctx, gens: Gens, o: FanoutOptions): Promis
         : o.system === 'cross'
           ? 'api A→B'
           : 'api';
-    const sub = await gens.subs.request<{ opened: number; failed: number; ms: number; errors: string[] }>(
+    const sub = await gens.subs.request<{
+      opened: number;
+      failed: number;
+      retried: number;
+      ms: number;
+      errors: string[];
+    }>(
       'subscribe',
       {
         kind: o.system === 'socketio' ? 'socketio' : 'sse',

@@ -24,6 +24,10 @@ export interface FigureOutcome {
 
 export interface Sizes {
   connections: number;
+  /** Streams opening at a time (figure 1). */
+  openConcurrency: number;
+  /** How long figure 1 may spend opening streams on one server. */
+  openTimeoutSeconds: number;
   fanoutSubscribers: number;
   fanoutTasks: number;
   fanoutRate: number;

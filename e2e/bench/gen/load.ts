@@ -59,6 +59,7 @@ interface SubscribeArgs {
   concurrency?: number;
   sources?: string[];
   timeoutMs?: number;
+  retries?: number;
 }
 
 function openOne(
@@ -152,32 +153,46 @@ function openOne(
 async function subscribe(args: SubscribeArgs) {
   const host = args.host ?? '127.0.0.1';
   const sources = args.sources?.length ? args.sources : [undefined];
-  const queue: Target[] = [];
+  let queue: Target[] = [];
   for (const t of args.targets) for (let i = 0; i < t.count; i++) queue.push(t);
   const concurrency = args.concurrency ?? 200;
   const timeoutMs = args.timeoutMs ?? 120_000;
+  const retries = args.retries ?? 2;
   const started = performance.now();
   const deadline = started + timeoutMs;
   let opened = 0;
   let failed = 0;
+  let retried = 0;
   const errors: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < queue.length && performance.now() < deadline) {
-      const i = next++;
-      try {
-        conns.push(await openOne(args.kind, host, args.port, queue[i]!, sources[i % sources.length]));
-        opened++;
-      } catch (error) {
-        failed++;
-        if (errors.length < 5) errors.push(error instanceof Error ? error.message : String(error));
+  // A stream the server refused or cut before its first frame is opened again (as a client
+  // would reconnect), at most `retries` times; what still fails is counted.
+  for (let attempt = 0; attempt <= retries && queue.length > 0; attempt++) {
+    const failedTargets: Target[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length && performance.now() < deadline) {
+        const i = next++;
+        const target = queue[i]!;
+        try {
+          conns.push(
+            await openOne(args.kind, host, args.port, target, sources[(opened + i) % sources.length]),
+          );
+          opened++;
+        } catch (error) {
+          failedTargets.push(target);
+          if (errors.length < 5) errors.push(error instanceof Error ? error.message : String(error));
+        }
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    if (attempt < retries) retried += failedTargets.length;
+    else failed = failedTargets.length;
+    queue = failedTargets;
+  }
   return {
     opened,
     failed,
+    retried,
     errors,
     ms: performance.now() - started,
     open: conns.filter((c) => !c.closed).length,
@@ -402,7 +417,7 @@ class AppendStats {
 /** Open loop: `rate` appends per second, round-robin over the tasks, whatever the answers. */
 async function appendRate(args: AppendBase & { rate: number; recordFrom?: number; maxInFlight?: number }) {
   const host = args.host ?? '127.0.0.1';
-  const agent = agentFor(256);
+  const agent = agentFor(64);
   const s = new AppendStats();
   const batch = args.batch ?? 1;
   const maxInFlight = args.maxInFlight ?? 5000;

@@ -46,7 +46,9 @@ export function openSse(options: SseOptions): SseConnection {
     }
     res.setEncoding('utf8');
     let buffer = '';
+    let bytes = 0;
     res.on('data', (chunk: string) => {
+      bytes += chunk.length;
       buffer += chunk;
       let end = buffer.indexOf('\n\n');
       while (end !== -1) {
@@ -56,9 +58,15 @@ export function openSse(options: SseOptions): SseConnection {
         end = buffer.indexOf('\n\n');
       }
     });
-    res.on('end', () => done());
+    const ended = (how: string) => () =>
+      done(
+        new Error(
+          `stream ${how} by the server after ${bytes} bytes (${String(res.headers['content-type'])}${bytes ? `: ${JSON.stringify(buffer.slice(0, 80))}` : ''})`,
+        ),
+      );
+    res.on('end', ended('ended'));
     res.on('error', (e) => done(e));
-    res.on('close', () => done());
+    res.on('close', ended('closed'));
   });
   req.on('error', (e) => done(e));
   req.end();

@@ -9,7 +9,8 @@ import { agentToken, streamToken, userToken } from './jwt.js';
 /** Paths: this file is e2e/dist/bench/lib/systems.js once built. */
 export const BENCH_DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(BENCH_DIST, '..', '..', '..');
-export const API_MAIN = join(REPO_ROOT, 'api', 'dist', 'main.js');
+/** The API under test; BENCH_API_MAIN may point at a frozen copy of api/dist (see RESULTS.md). */
+export const API_MAIN = process.env.BENCH_API_MAIN ?? join(REPO_ROOT, 'api', 'dist', 'main.js');
 export const OUT_DIR = join(REPO_ROOT, 'e2e', 'bench', '.bench-results');
 
 export const SERVER_CORE = 0;

@@ -156,13 +156,14 @@ async function openStream(
   // Listen before reading the store: whatever is stored after the read arrives live.
   unsubscribe = hub.subscribe(taskId, stream.onLive);
   res.once('close', () => end('client-gone'));
-  registry.add(entry);
   metrics.activeStreams.inc();
   metrics.streamsOpened.inc();
 
   try {
     const first = await log.readAfter(taskId, from, REPLAY_PAGE, lastSeq);
     session.initialize();
+    // Registered only now: a heartbeat written before the headers would corrupt the response.
+    if (!ended) registry.add(entry);
     const snapshot = toWireTask(task, {
       metadata: {
         seq: task.lastSeq,
