@@ -62,6 +62,12 @@ test('five tabs on one task: one server stream, every tab shows every event, clo
   expect((await eventsSent()) - sentBefore).toBe(8);
 
   // Keep-alive cost at the test's keepAliveMs, from each tab's own record of its postMessages.
+  // On a fast machine the tabs may not have lived three intervals yet: wait until the first has.
+  const keepalives = async (tab: Page) =>
+    (await workerPosts(tab)).filter((p) => p.type === 'keepalive').length;
+  await expect
+    .poll(() => keepalives(first), { timeout: FAST.keepAliveMs! * 4 + 5_000 })
+    .toBeGreaterThanOrEqual(3);
   const perTab: number[] = [];
   for (const tab of tabs) {
     const times = (await workerPosts(tab)).filter((p) => p.type === 'keepalive').map((p) => p.at);
