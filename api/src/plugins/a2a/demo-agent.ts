@@ -17,6 +17,7 @@ import {
 import type { TaskDoc } from '../../db/types.js';
 import type { EventLog } from '../../store/event-log.js';
 import { buildScript, SIMULATE_DEFAULTS, type SimulateOptions } from '../simulator/simulator.js';
+import { TaskTimers } from '../simulator/task-timers.js';
 
 export const BEHAVIOURS = [
   'complete',
@@ -269,7 +270,7 @@ interface Logger {
 
 /** Plays behaviour scripts on demo tasks; one timer per running task. */
 export class DemoAgent {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new TaskTimers();
 
   constructor(
     private readonly log: EventLog,
@@ -295,13 +296,11 @@ export class DemoAgent {
   }
 
   stop(taskId: string): void {
-    clearTimeout(this.#timers.get(taskId));
-    this.#timers.delete(taskId);
+    this.#timers.stop(taskId);
   }
 
   stopAll(): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.stopAll();
   }
 
   get running(): number {

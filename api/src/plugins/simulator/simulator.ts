@@ -3,6 +3,7 @@ import { DEMO_AGENT, DEMO_ORG, type WireStreamResponse } from '@orchestrator-ai/
 import type { TaskDoc } from '../../db/types.js';
 import type { EventLog } from '../../store/event-log.js';
 import type { OrchestrationStore } from '../../store/orchestration-store.js';
+import { TaskTimers } from './task-timers.js';
 
 export interface SimulateOptions {
   steps: number;
@@ -28,7 +29,7 @@ const REPORT = [
  * (or fails, when asked). Its events go through the same event log as any agent's.
  */
 export class Simulator {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new TaskTimers();
 
   constructor(
     private readonly log: EventLog,
@@ -85,13 +86,11 @@ export class Simulator {
   }
 
   stop(taskId: string): void {
-    clearTimeout(this.#timers.get(taskId));
-    this.#timers.delete(taskId);
+    this.#timers.stop(taskId);
   }
 
   stopAll(): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.stopAll();
   }
 
   get running(): number {
