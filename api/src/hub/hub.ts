@@ -12,6 +12,8 @@ export interface HubEvent {
   final: boolean;
   /** Epoch ms (`Date.now()`) when the event was stored, for delivery latency. */
   storedAt: number;
+  /** The SSE frame, built by the first stream that writes it and reused by the others. */
+  frame?: Buffer;
 }
 
 export type HubListener = (event: HubEvent) => void;
@@ -53,15 +55,17 @@ export class Hub {
     }
     set.add(listener);
     this.#subscriptions++;
-    return () => {
-      const current = this.#listeners.get(taskId);
-      if (!current?.delete(listener)) return;
-      this.#subscriptions--;
-      if (current.size === 0) {
-        this.#listeners.delete(taskId);
-        for (const w of this.#watchers) w.removed(taskId);
-      }
-    };
+    return () => this.unsubscribe(taskId, listener);
+  }
+
+  unsubscribe(taskId: string, listener: HubListener): void {
+    const current = this.#listeners.get(taskId);
+    if (!current?.delete(listener)) return;
+    this.#subscriptions--;
+    if (current.size === 0) {
+      this.#listeners.delete(taskId);
+      for (const w of this.#watchers) w.removed(taskId);
+    }
   }
 
   publish(events: readonly HubEvent[]): void {

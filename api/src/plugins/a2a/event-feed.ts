@@ -8,6 +8,7 @@ import { isFinalEvent, type EventLog, type ReadResult } from '../../store/event-
 import type { Hub } from '../../hub/hub.js';
 import type { WireStreamResponse } from '@orchestrator-ai/transport-types';
 import { TaskStream } from '../streaming/task-stream.js';
+import { pagedHistory } from '../streaming/history.js';
 
 export interface FeedEvent {
   seq: number;
@@ -53,16 +54,13 @@ export class TaskEventFeed {
     this.#options = options;
     this.#stream = new TaskStream(
       {
-        writeEvent: (seq, json) => {
-          this.#queue.push({ seq, json });
-          this.#notify();
-          return this.#queue.length <= options.maxQueued;
-        },
+        writeLive: (event) => this.#enqueue(event.seq, event.json),
+        writeStored: (seq, json) => this.#enqueue(seq, json),
         close: (reason) => this.#end(reason),
       },
       {
-        readAfter: (after, limit) => options.log.readAfter(taskId, after, limit),
-        pageSize: options.pageSize,
+        history: (after) =>
+          pagedHistory((from, limit) => options.log.readAfter(taskId, from, limit), after, options.pageSize),
         maxPending: options.maxQueued,
         ...(options.onLiveEvent ? { onLiveEvent: (e) => options.onLiveEvent?.(e.storedAt) } : {}),
         ...(options.onGapSkipped ? { onGapSkipped: options.onGapSkipped } : {}),
@@ -93,8 +91,18 @@ export class TaskEventFeed {
   /** The events after `from` in seq order; ends after the event that makes the task final. */
   async *events(): AsyncGenerator<FeedEvent, void, undefined> {
     try {
-      void this.#stream.catchUp(this.#first);
+      const first = this.#first;
       this.#first = undefined;
+      void this.#stream.catchUp(
+        first
+          ? pagedHistory(
+              (from, limit) => this.#options.log.readAfter(this.taskId, from, limit),
+              this.#stream.lastSent,
+              this.#options.pageSize,
+              first,
+            )
+          : undefined,
+      );
       for (;;) {
         if (this.#ended === 'aborted') return;
         const next = this.#queue.shift();
@@ -118,6 +126,12 @@ export class TaskEventFeed {
     this.#unsubscribe();
     if (!this.#ended) this.#ended = 'aborted';
     this.#notify();
+  }
+
+  #enqueue(seq: number, json: string): boolean {
+    this.#queue.push({ seq, json });
+    this.#notify();
+    return this.#queue.length <= this.#options.maxQueued;
   }
 
   #end(reason: 'final' | 'slow' | 'error' | 'aborted'): void {

@@ -1,6 +1,5 @@
 import Boom from '@hapi/boom';
 import type { Plugin, Request, ResponseToolkit, Server } from '@hapi/hapi';
-import { Session } from '@hapi/sse';
 import Joi from 'joi';
 import { ErrorCode, parseEventId, ROUTE_PATTERNS } from '@orchestrator-ai/transport-types';
 import type { Config } from '../../config.js';
@@ -10,8 +9,9 @@ import type { EventLog } from '../../store/event-log.js';
 import { domainError } from '../../store/errors.js';
 import { toWireTask, type TaskStore } from '../../store/task-store.js';
 import { STRATEGY } from '../auth/index.js';
-import { closeDeadline, StreamRegistry, type RegisteredStream } from './stream-registry.js';
-import { TaskStream } from './task-stream.js';
+import { closeDeadline, StreamRegistry } from './stream-registry.js';
+import { openHistory, type OpenedHistory } from './history.js';
+import { SseTaskStream, type Listener, type RawResponse, type StreamServices } from './sse-stream.js';
 import type { StreamLimiter } from './stream-limiter.js';
 import { corsHeadersFor } from '../../http/cors.js';
 
@@ -24,7 +24,6 @@ export interface StreamingOptions {
   limiter: StreamLimiter;
 }
 
-const REPLAY_PAGE = 1000;
 const MAX_PENDING_LIVE = 10_000;
 
 /**
@@ -35,9 +34,21 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
   name: 'streaming',
   dependencies: ['auth'],
   register(server: Server, options: StreamingOptions) {
-    const registry = new StreamRegistry(options.config.sseHeartbeatSeconds * 1000);
+    const { config, hub, metrics, limiter, log } = options;
+    const registry = new StreamRegistry(config.sseHeartbeatSeconds * 1000);
     server.ext('onPreStop', () => registry.closeAll());
     server.expose('registry', registry);
+    const services: StreamServices = {
+      hub,
+      registry,
+      metrics,
+      limiter,
+      messages: log.messages,
+      retryMs: config.sseRetryMs,
+      maxBufferBytes: config.sseMaxBufferBytes,
+      maxPendingLive: MAX_PENDING_LIVE,
+      log: (tags, data) => server.log(tags, data),
+    };
 
     server.route({
       method: 'GET',
@@ -56,7 +67,7 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
           query: Joi.object({ token: Joi.string().allow(''), lastEventId: Joi.string().allow('') }),
         },
       },
-      handler: (request, h) => openStream(request, h, options, registry),
+      handler: (request, h) => openStream(request, h, options, services),
     });
   },
 };
@@ -64,8 +75,8 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
 async function openStream(
   request: Request,
   h: ResponseToolkit,
-  { config, hub, tasks, log, metrics, limiter }: StreamingOptions,
-  registry: StreamRegistry,
+  { config, tasks, log, limiter }: StreamingOptions,
+  services: StreamServices,
 ) {
   const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
   const credentials = request.auth.credentials as { kind: string; sub: string; exp: number; taskId?: string };
@@ -93,93 +104,89 @@ async function openStream(
   if (!(await limiter.acquire(credentials.sub)))
     throw domainError(ErrorCode.TooManyStreams, 429, 'Too many open streams for this user');
 
+  const res = request.raw.res as unknown as RawResponse;
+  const hapiListeners = listenersOf(request, res);
   const from = requested ?? task.lastSeq;
-  const session = new Session({
-    request,
-    retry: config.sseRetryMs,
-    keepAlive: false,
-    headers: { 'Cache-Control': 'no-store', ...corsHeadersFor(request, config.corsOrigins) },
-    backpressure: { maxBytes: config.sseMaxBufferBytes, strategy: 'close' },
-  });
-  const res = request.raw.res;
-
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  let unsubscribe = () => {};
-  let ended = false;
-  const entry: RegisteredStream = {
-    deadline: closeDeadline(credentials.exp, Date.now()),
-    heartbeat: () => session.comment(),
-    expire: () => {
-      metrics.tokenExpiryCloses.inc();
-      session.comment('token expiring');
-      end('token-expiry');
-    },
-    close: () => end('shutdown'),
-  };
-  const end = (reason: string) => {
-    if (ended) return;
-    ended = true;
-    request.log(['stream', 'closed'], { taskId, reason, lastSeq: stream.lastSent });
-    stream.stop();
-    unsubscribe();
-    registry.delete(entry);
-    metrics.activeStreams.dec();
-    void limiter.release(credentials.sub);
-    session.close();
-    finish();
-  };
-  const stream = new TaskStream(
+  // Subscribed before the store is read: whatever is stored after the read arrives live.
+  const stream = new SseTaskStream(
+    res,
+    services,
     {
-      writeEvent(seq, json) {
-        const ok = session.push(json, undefined, String(seq));
-        if (ok) metrics.eventsSent.inc();
-        return ok && session.isOpen;
-      },
-      close(reason) {
-        if (reason === 'slow') metrics.slowReadersDropped.inc();
-        end(reason);
-      },
-    },
-    {
-      readAfter: (after, limit) => log.readAfter(taskId, after, limit),
-      pageSize: REPLAY_PAGE,
-      maxPending: MAX_PENDING_LIVE,
-      onLiveEvent: (event) =>
-        metrics.deliverySeconds.observe(Math.max(0, Date.now() - event.storedAt) / 1000),
-      onGapSkipped: (missing) => metrics.gapsSkipped.inc(missing),
-      onError: (error) => request.log(['stream', 'error'], { taskId, err: error }),
+      taskId,
+      userId: credentials.sub,
+      requestId: request.info.id,
+      deadline: closeDeadline(credentials.exp, Date.now()),
     },
     from,
   );
-
-  // Listen before reading the store: whatever is stored after the read arrives live.
-  unsubscribe = hub.subscribe(taskId, stream.onLive);
-  res.once('close', () => end('client-gone'));
-  metrics.activeStreams.inc();
-  metrics.streamsOpened.inc();
-
+  let history: OpenedHistory;
   try {
-    const first = await log.readAfter(taskId, from, REPLAY_PAGE, lastSeq);
-    session.initialize();
-    // Registered only now: a heartbeat written before the headers would corrupt the response.
-    if (!ended) registry.add(entry);
-    const snapshot = toWireTask(task, {
-      metadata: {
-        seq: task.lastSeq,
-        ...(first.historyTruncated ? { historyTruncated: true, earliestSeq: first.earliestSeq } : {}),
-      },
-    });
-    // The snapshot's id is the client's position, not S: ids on one connection never go backwards.
-    session.push(JSON.stringify({ task: snapshot }), undefined, String(from));
-    await stream.catchUp(first);
-    if (task.final && !stream.closed) end('final');
+    history = await openHistory(log.messages, taskId, from, lastSeq);
   } catch (error) {
-    end('error');
-    if (!res.headersSent) throw error;
+    stream.end('error');
+    throw error;
   }
-  await finished;
+  if (stream.ended) return h.abandon;
+  const snapshot = toWireTask(task, {
+    metadata: {
+      seq: task.lastSeq,
+      ...(history.historyTruncated ? { historyTruncated: true, earliestSeq: history.earliestSeq } : {}),
+    },
+  });
+  // The snapshot's id is the client's position, not S: ids on one connection never go backwards.
+  stream.open(sseHeaders(request, config), JSON.stringify({ task: snapshot }), from);
+  stream.catchUp(history.batches, task.final);
+  releaseRequest(request, res, hapiListeners);
   return h.abandon;
+}
+
+function sseHeaders(request: Request, config: Config): Record<string, string> {
+  return {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-store',
+    'X-Accel-Buffering': 'no',
+    // HTTP/2 forbids connection-specific headers (Node warns and drops them).
+    ...(request.raw.req.httpVersionMajor === 1 ? { Connection: 'keep-alive' } : {}),
+    ...corsHeadersFor(request, config.corsOrigins),
+  };
+}
+
+interface HapiListeners {
+  resClose: Listener[];
+  resFinish: Listener[];
+  reqAborted: Listener[];
+}
+
+/** Taken before the stream adds its own: at this point every one of these is hapi's. */
+function listenersOf(request: Request, res: RawResponse): HapiListeners {
+  const req = request.raw.req;
+  return {
+    resClose: res.listeners('close'),
+    // Node's own 'finish' listener (`bound resOnFinish`) must stay; hapi's is an anonymous bound one.
+    resFinish: (res.listeners('finish') as Listener[]).filter((l) => l.name === 'bound '),
+    reqAborted: req.listeners('aborted') as Listener[],
+  };
+}
+
+/**
+ * Lets the request go once the stream is on the wire: `h.abandon` ended its lifecycle, but hapi
+ * still holds it from listeners on the raw request and response and from its table of sockets
+ * with a request in progress (which a stream never leaves). Without this the whole request
+ * (query with its token, auth artifacts, logger, route state) lives as long as the stream,
+ * ≈ 7 KB each, and so would the raw headers with the bearer token in them. Streams are closed by
+ * our own onPreStop, so hapi's clean stop no longer needs to know them.
+ */
+function releaseRequest(request: Request, res: RawResponse, hapi: HapiListeners): void {
+  const req = request.raw.req;
+  for (const listener of hapi.resClose) res.off('close', listener);
+  for (const listener of hapi.resFinish) res.off('finish', listener);
+  for (const listener of hapi.reqAborted) req.off('aborted', listener);
+  const core = (request as unknown as { _core?: { actives?: WeakMap<object, unknown> } })._core;
+  if (req.socket) core?.actives?.delete(req.socket);
+  if (req.httpVersionMajor === 1) {
+    req.headers = {};
+    req.rawHeaders = [];
+  }
 }
 
 /** `Last-Event-ID` wins over `?lastEventId=`; anything but a non-negative integer is a 400. */

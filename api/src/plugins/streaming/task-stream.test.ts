@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HubEvent } from '../../hub/hub.js';
 import type { ReadResult } from '../../store/event-log.js';
+import { pagedHistory } from './history.js';
 import { TaskStream } from './task-stream.js';
 
 const ev = (seq: number, final = false): HubEvent => ({
@@ -16,27 +17,28 @@ function harness(stored: number[], options: { gapWaitMs?: number; maxPending?: n
   const closed: string[] = [];
   const skipped: number[] = [];
   const store = [...stored];
+  const readAfter = async (after: number, limit: number): Promise<ReadResult> => ({
+    events: store
+      .filter((s) => s > after)
+      .slice(0, limit)
+      .map((seq) => ({
+        taskId: 't',
+        seq,
+        event: { message: { messageId: String(seq), role: 'ROLE_AGENT', parts: [] } },
+        createdAt: '',
+        expiresAt: '',
+      })),
+    historyTruncated: false,
+    earliestSeq: undefined,
+  });
   const stream = new TaskStream(
     {
-      writeEvent: (seq) => (written.push(seq), true),
+      writeLive: (event) => (written.push(event.seq), true),
+      writeStored: (seq) => (written.push(seq), true),
       close: (reason) => closed.push(reason),
     },
     {
-      readAfter: async (after: number, limit: number): Promise<ReadResult> => ({
-        events: store
-          .filter((s) => s > after)
-          .slice(0, limit)
-          .map((seq) => ({
-            taskId: 't',
-            seq,
-            event: { message: { messageId: String(seq), role: 'ROLE_AGENT', parts: [] } },
-            createdAt: '',
-            expiresAt: '',
-          })),
-        historyTruncated: false,
-        earliestSeq: undefined,
-      }),
-      pageSize: 2,
+      history: (after) => pagedHistory(readAfter, after, 2),
       maxPending: options.maxPending ?? 100,
       gapWaitMs: options.gapWaitMs ?? 200,
       onGapSkipped: (n) => skipped.push(n),

@@ -1,16 +1,26 @@
 import type { HubEvent } from '../../hub/hub.js';
-import { isFinalEvent, type ReadResult } from '../../store/event-log.js';
+import type { History } from './history.js';
 
-/** Where a TaskStream writes: an SSE session. `write` returns false once the stream is gone. */
+/** Where a TaskStream writes. A write returns false once the sink is gone or overflowing. */
 export interface StreamSink {
-  writeEvent(seq: number, json: string): boolean;
+  /** A live event: the hub's object, so its frame can be shared by every stream. */
+  writeLive(event: HubEvent): boolean;
+  /** A replayed event. */
+  writeStored(seq: number, json: string): boolean;
+  /**
+   * Replay is pulled, so it waits for the reader instead of dropping it: resolves once the
+   * output buffer has room again (undefined = room now).
+   */
+  drained?(): Promise<void> | undefined;
+  /** Writes of one replay batch may be coalesced between these. */
+  cork?(): void;
+  uncork?(): void;
   close(reason: 'final' | 'slow' | 'error'): void;
 }
 
 export interface TaskStreamOptions {
-  /** Reads retained events after a seq, in order. */
-  readAfter(after: number, limit: number): Promise<ReadResult>;
-  pageSize: number;
+  /** Retained events after a seq, in order, in batches. */
+  history(after: number): History;
   /** Live events held while catching up; more means the reader is too slow. */
   maxPending: number;
   onLiveEvent?(event: HubEvent): void;
@@ -71,22 +81,19 @@ export class TaskStream {
   };
 
   /**
-   * Writes retained events after the last sent seq, then drains the live queue. Resolves with
-   * the first page's read result (the caller needs its truncation flag before anything else).
+   * Writes retained events after the last sent seq (from `source` when the caller already opened
+   * the history, e.g. to learn about truncation first), then drains the live queue.
    */
-  async catchUp(first?: ReadResult): Promise<void> {
+  async catchUp(source?: History): Promise<void> {
     if (this.#catchingUp || this.#closed) return;
     this.#started = true;
     this.#catchingUp = true;
     try {
-      let page = first ?? (await this.options.readAfter(this.#lastSent, this.options.pageSize));
-      for (;;) {
-        for (const e of page.events) {
-          if (e.seq <= this.#lastSent) continue;
-          if (!this.#write(e.seq, JSON.stringify(e.event), isFinalEvent(e.event))) return;
-        }
-        if (page.events.length < this.options.pageSize) break;
-        page = await this.options.readAfter(this.#lastSent, this.options.pageSize);
+      for await (const batch of source ?? this.options.history(this.#lastSent)) {
+        if (!this.#writeBatch(batch)) return;
+        const drained = this.sink.drained?.();
+        if (drained) await drained;
+        if (this.#closed) return;
       }
       this.#catchingUp = false;
       this.#drainPending();
@@ -95,6 +102,19 @@ export class TaskStream {
       this.#close('error');
     } finally {
       this.#catchingUp = false;
+    }
+  }
+
+  #writeBatch(batch: readonly { seq: number; json: string; final: boolean }[]): boolean {
+    this.sink.cork?.();
+    try {
+      for (const e of batch) {
+        if (e.seq <= this.#lastSent) continue;
+        if (!this.#advance(e.seq, e.final, this.sink.writeStored(e.seq, e.json))) return false;
+      }
+      return true;
+    } finally {
+      this.sink.uncork?.();
     }
   }
 
@@ -132,14 +152,16 @@ export class TaskStream {
   }
 
   #writeLive(event: HubEvent): boolean {
-    const ok = this.#write(event.seq, event.json, event.final);
-    if (ok) this.options.onLiveEvent?.(event);
+    if (this.#closed) return false;
+    const ok = this.#advance(event.seq, event.final, this.sink.writeLive(event));
+    if (ok || this.#lastSent === event.seq) this.options.onLiveEvent?.(event);
     return ok;
   }
 
-  #write(seq: number, json: string, final: boolean): boolean {
+  /** Bookkeeping after a write: false when the stream must not go on. */
+  #advance(seq: number, final: boolean, written: boolean): boolean {
     if (this.#closed) return false;
-    if (!this.sink.writeEvent(seq, json)) {
+    if (!written) {
       this.#close('slow');
       return false;
     }
