@@ -103,14 +103,15 @@ export async function createServer({
   });
   const appMetrics = metrics ?? new Metrics({ defaultMetrics: true });
   const hub = new Hub();
-  const tasks = new TaskStore(database.db);
   const delivery = await chooseDelivery(config, database, appMetrics);
   const log = new EventLog(database.db, {
     ttlMs: config.taskMessageTtlMinutes * 60_000,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
     onPublished: (events) => delivery?.noteLocal?.(events),
+    onSnapshotError: (taskId, err) => logger.warn({ taskId, err }, 'task snapshot not written'),
   });
+  const tasks = new TaskStore(database.db, log);
   const orchestration = new OrchestrationStore(database.db);
   const simulator = new Simulator(log, logger, orchestration);
   const streamLimiter = limiter ?? new MongoStreamLimiter(database.db, config.maxStreamsPerUser);
@@ -226,6 +227,7 @@ export async function createServer({
   await server.register(docsPlugin);
   if (config.webRoot) await server.register({ plugin: webPlugin, options: { root: config.webRoot } });
   server.ext('onPreStop', () => simulator.stopAll());
+  server.ext('onPostStop', () => log.flushAll());
   if (delivery) {
     server.ext('onPreStart', () => delivery.start(hub));
     server.ext('onPostStop', () => delivery.stop());

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WireStreamResponse } from '@orchestrator-ai/transport-types';
+import { connectDatabase } from '../db/connect.js';
+import { COLLECTIONS, type Database, type TaskDoc, type TaskMessageDoc } from '../db/types.js';
 import { Hub, type HubEvent } from '../hub/hub.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 import { EventLog } from './event-log.js';
@@ -10,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const chunk = (text: string) => ({
+const chunk = (text: string): WireStreamResponse => ({
   artifactUpdate: {
     taskId: '',
     contextId: '',
@@ -42,6 +45,7 @@ describe('EventLog (real database)', () => {
       .sort({ seq: 1 })
       .toArray();
     expect(stored.map((d) => d.seq)).toEqual(seqs);
+    await log.flushed(task._id);
     expect((await t.db.collection('tasks').findOne({ _id: task._id as never }))?.lastSeq).toBe(50);
   });
 
@@ -86,5 +90,162 @@ describe('EventLog (real database)', () => {
     await expect(log.append(task._id, [chunk('late')])).rejects.toMatchObject({
       output: { statusCode: 409 },
     });
+  });
+});
+
+const completed: WireStreamResponse = {
+  statusUpdate: { taskId: '', contextId: '', status: { state: 'TASK_STATE_COMPLETED' } },
+};
+
+const textOf = (doc: TaskDoc | null) =>
+  doc?.artifacts[0]?.parts.map((p) => ('text' in p ? p.text : '')).join('');
+
+/** A message as an appender would have stored it, written straight into the collection. */
+const storedMessage = (taskId: string, seq: number, event: WireStreamResponse): TaskMessageDoc => ({
+  taskId,
+  seq,
+  kind: 'statusUpdate' in event ? 'statusUpdate' : 'artifactUpdate',
+  event,
+  createdAt: new Date(),
+  expiresAt: new Date(Date.now() + 60_000),
+});
+
+describe('EventLog: the snapshot is written behind the acknowledgement', () => {
+  /** A second client on the same database that records every command, in the order seen. */
+  let monitored: Database;
+  const commands: Array<{ requestId: number; name: string; on?: string; done: boolean }> = [];
+  beforeAll(async () => {
+    monitored = await connectDatabase(t.uri, t.database.kind, {
+      dbName: t.dbName,
+      clientOptions: { monitorCommands: true },
+    });
+    monitored.client.on('commandStarted', ({ requestId, commandName, command }) =>
+      commands.push({ requestId, name: commandName, on: String(command[commandName]), done: false }),
+    );
+    monitored.client.on('commandSucceeded', ({ requestId, commandName }) =>
+      commands.push({ requestId, name: commandName, done: true }),
+    );
+  });
+  afterAll(() => monitored.close());
+
+  it('acknowledges an append to a known task after its insert alone', async () => {
+    const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub() });
+    const tasks = new TaskStore(monitored.db, log);
+    const task = await tasks.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(task._id, [chunk('warm ')], { org: 'o', agent: 'a' });
+    await log.flushed(task._id);
+
+    commands.length = 0;
+    await log.append(task._id, [chunk('one')], { org: 'o', agent: 'a' });
+    expect(commands.filter((c) => c.done).map((c) => c.name)).toEqual(['insert']);
+
+    // A read through the store waits for the snapshot: read-your-writes on this instance.
+    const doc = await tasks.get(task._id);
+    expect(doc?.lastSeq).toBe(2);
+    expect(textOf(doc)).toBe('warm one');
+  });
+
+  it('keeps one snapshot write in flight per task, carrying the newest state', async () => {
+    const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub() });
+    const task = await new TaskStore(monitored.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    commands.length = 0;
+    for (let wave = 0; wave < 5; wave++)
+      await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(task._id, [chunk(`${wave}.${i} `)])));
+    await log.flushed(task._id);
+
+    const writes = new Set(
+      commands.filter((c) => c.name === 'update' && c.on === COLLECTIONS.tasks).map((c) => c.requestId),
+    );
+    let inFlight = 0;
+    let most = 0;
+    for (const c of commands.filter((c) => writes.has(c.requestId))) {
+      inFlight += c.done ? -1 : 1;
+      most = Math.max(most, inFlight);
+    }
+    expect(inFlight).toBe(0);
+    expect(most).toBe(1);
+    expect(writes.size).toBeGreaterThan(0);
+    expect(writes.size).toBeLessThan(50);
+    const doc = await monitored.db.collection<TaskDoc>(COLLECTIONS.tasks).findOne({ _id: task._id });
+    expect(doc?.lastSeq).toBe(50);
+    expect(textOf(doc)?.split(' ').filter(Boolean)).toHaveLength(50);
+  });
+
+  it('acknowledges the final event only once the snapshot says the task is final', async () => {
+    const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(task._id, [chunk('a')]);
+    await log.append(task._id, [chunk('b'), completed]);
+    // Read straight from the collection, as retention and other instances do.
+    const doc = await t.db.collection<TaskDoc>(COLLECTIONS.tasks).findOne({ _id: task._id });
+    expect(doc).toMatchObject({ lastSeq: 3, final: true, status: { state: 'TASK_STATE_COMPLETED' } });
+  });
+
+  it('writes pending snapshots on flushAll', async () => {
+    const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const store = new TaskStore(t.db);
+    const ids = await Promise.all([1, 2, 3].map(() => store.create({ org: 'o', agent: 'a', ownerId: 'u' })));
+    const appends = ids.map((task) => log.append(task._id, [chunk('x'), chunk('y')]));
+    await log.flushAll();
+    await Promise.all(appends);
+    for (const task of ids) expect((await store.get(task._id))?.lastSeq).toBe(2);
+  });
+});
+
+describe('EventLog: binding and recovery', () => {
+  it('answers a task of another org or agent like an unknown one, without failing the rest', async () => {
+    const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const [other, own, cross] = await Promise.allSettled([
+      log.append(task._id, [chunk('x')], { org: 'o', agent: 'b' }),
+      log.append(task._id, [chunk('y')], { org: 'o', agent: 'a' }),
+      log.append(task._id, [chunk('z')], { org: 'p', agent: 'a' }),
+    ]);
+    expect(other).toMatchObject({ status: 'rejected', reason: { output: { statusCode: 404 } } });
+    expect(cross).toMatchObject({ status: 'rejected', reason: { output: { statusCode: 404 } } });
+    expect(own).toMatchObject({ status: 'fulfilled', value: [{ seq: 1 }] });
+    await expect(log.append('nope', [chunk('x')], { org: 'o', agent: 'a' })).rejects.toMatchObject({
+      output: { statusCode: 404 },
+    });
+  });
+
+  it('folds in messages stored after the snapshot (a crash between insert and snapshot)', async () => {
+    const store = new TaskStore(t.db);
+    const task = await store.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const before = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    await before.append(task._id, [chunk('a'), chunk('b')]);
+    await before.flushed(task._id);
+    await t.db
+      .collection<TaskMessageDoc>(COLLECTIONS.taskMessages)
+      .insertMany([storedMessage(task._id, 3, chunk('c')), storedMessage(task._id, 4, chunk('d'))]);
+
+    // A fresh instance: nothing cached, the snapshot says lastSeq 2.
+    const after = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const [event] = await after.append(task._id, [chunk('e')], { org: 'o', agent: 'a' });
+    expect(event?.seq).toBe(5);
+    await after.flushed(task._id);
+    const doc = await store.get(task._id);
+    expect(doc?.lastSeq).toBe(5);
+    expect(textOf(doc)).toBe('abcde');
+  });
+
+  it('refuses appends after a final event that the snapshot never got, and repairs it', async () => {
+    const store = new TaskStore(t.db);
+    const task = await store.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const before = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    await before.append(task._id, [chunk('a')]);
+    await before.flushed(task._id);
+    await t.db
+      .collection<TaskMessageDoc>(COLLECTIONS.taskMessages)
+      .insertOne(storedMessage(task._id, 2, completed));
+
+    const after = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    await expect(after.append(task._id, [chunk('late')], { org: 'o', agent: 'a' })).rejects.toMatchObject({
+      output: { statusCode: 409 },
+    });
+    await after.flushed(task._id);
+    const doc = await store.get(task._id);
+    expect(doc).toMatchObject({ lastSeq: 2, final: true, status: { state: 'TASK_STATE_COMPLETED' } });
+    expect(await t.db.collection(COLLECTIONS.taskMessages).countDocuments({ taskId: task._id })).toBe(2);
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection, Db, MongoBulkWriteError } from 'mongodb';
 import {
   isTerminalState,
@@ -22,6 +23,23 @@ export interface EventLogOptions {
   onConflict?: () => void;
   /** Called with what was just published to the hub (cross-instance tail bookkeeping). */
   onPublished?: (events: readonly HubEvent[]) => void;
+  /**
+   * How long a task's snapshot write waits for more appends to fold in (default 50 ms), unless a
+   * reader waits for it (`flushed`). Snapshot writes compete with the inserts for the database,
+   * and a snapshot rewrites the whole document (artifacts included).
+   */
+  snapshotDelayMs?: number;
+  /**
+   * Called when a task's snapshot could not be written after retries. The events are stored; the
+   * task's next snapshot write (each one carries the whole state), or its next load, catches up.
+   */
+  onSnapshotError?: (taskId: string, error: unknown) => void;
+}
+
+/** Who may append: the org/agent a task was created under (checked from the cache). */
+export interface AppendBinding {
+  org: string;
+  agent: string;
 }
 
 export interface ReadResult {
@@ -33,6 +51,7 @@ export interface ReadResult {
 
 interface PendingAppend {
   events: WireStreamResponse[];
+  binding: AppendBinding | undefined;
   resolve: (events: TaskEvent[]) => void;
   reject: (error: unknown) => void;
 }
@@ -40,12 +59,23 @@ interface PendingAppend {
 interface CachedTask {
   lastSeq: number;
   contextId: string;
+  org: string;
+  agent: string;
   state: TaskState;
+}
+
+/** What the task document must say once every event up to `lastSeq` is folded in. */
+interface Snapshot {
+  lastSeq: number;
+  state: TaskState;
+  updatedAt: Date;
 }
 
 const MAX_BATCH_EVENTS = 2000;
 const MAX_CACHED_TASKS = 10_000;
 const MAX_CONFLICT_RETRIES = 50;
+const DEFAULT_SNAPSHOT_DELAY_MS = 50;
+const SNAPSHOT_RETRY_DELAYS_MS = [50, 200, 1000];
 
 /**
  * The task event log (`task_messages`). Appends to one task go through one in-process queue and
@@ -53,13 +83,21 @@ const MAX_CONFLICT_RETRIES = 50;
  * other writers (another instance): a duplicate key reloads the last seq and retries the rest.
  * Nothing is acknowledged or published before its insert succeeded, so a seq exists only once
  * stored and there are no holes.
+ *
+ * An append to a cached task costs its insert alone: the task's org/agent come from the cache,
+ * and the task document (the snapshot) is written behind the acknowledgement, except for the
+ * event that ends the task. The stored messages are the truth; the snapshot may lag them (by what
+ * is pending here, or by what a crash lost), which is why loading a task folds in the messages
+ * after the snapshot's `lastSeq`, and why readers on this instance wait for `flushed()`.
  */
 export class EventLog {
   readonly messages: Collection<TaskMessageDoc>;
   readonly tasks: Collection<TaskDoc>;
   readonly #options: EventLogOptions;
   readonly #queues = new Map<string, PendingAppend[]>();
+  readonly #drains = new Set<Promise<void>>();
   readonly #cache = new Map<string, CachedTask>();
+  readonly #snapshots: SnapshotWriter;
   readonly #now: () => Date;
 
   constructor(db: Db, options: EventLogOptions) {
@@ -67,21 +105,45 @@ export class EventLog {
     this.tasks = db.collection<TaskDoc>(COLLECTIONS.tasks);
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
+    this.#snapshots = new SnapshotWriter(
+      this.tasks,
+      options.snapshotDelayMs ?? DEFAULT_SNAPSHOT_DELAY_MS,
+      (taskId, error) => options.onSnapshotError?.(taskId, error),
+    );
   }
 
-  /** Appends events to a task; resolves with them as stored, seqs allocated in order. */
-  append(taskId: string, events: WireStreamResponse[]): Promise<TaskEvent[]> {
+  /**
+   * Appends events to a task; resolves with them as stored, seqs allocated in order. With a
+   * binding, a task created under another org/agent is answered as unknown (checked against the
+   * cached task, so a hot task costs no read).
+   */
+  append(taskId: string, events: WireStreamResponse[], binding?: AppendBinding): Promise<TaskEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       const queue = this.#queues.get(taskId);
-      const pending = { events, resolve, reject };
+      const pending = { events, binding, resolve, reject };
       if (queue) {
         queue.push(pending);
         return;
       }
       this.#queues.set(taskId, [pending]);
-      void this.#drain(taskId);
+      const drain = this.#drain(taskId).finally(() => this.#drains.delete(drain));
+      this.#drains.add(drain);
     });
+  }
+
+  /**
+   * Resolves once the task document (every task's, without an id) holds all events acknowledged
+   * before the call. Never rejects: after failed writes the document stays behind.
+   */
+  flushed(taskId?: string): Promise<void> {
+    return this.#snapshots.flushed(taskId);
+  }
+
+  /** Waits for every accepted append to be stored and for every snapshot to be written (stop). */
+  async flushAll(): Promise<void> {
+    while (this.#drains.size > 0) await Promise.all(this.#drains);
+    await this.#snapshots.flushed();
   }
 
   /** Retained events after `after` in seq order (never an expired one, deleted or not). */
@@ -103,13 +165,13 @@ export class EventLog {
     };
   }
 
-  /** The highest stored seq of a task (the task document may lag a crashed writer). */
+  /** The highest stored seq of a task (the task document may lag the messages). */
   async lastSeq(taskId: string): Promise<number> {
     const [task, top] = await Promise.all([
       this.tasks.findOne({ _id: taskId }, { projection: { lastSeq: 1 } }),
-      this.messages.findOne({ taskId }, { projection: { seq: 1 }, sort: { seq: -1 } }),
+      this.#topSeq(taskId),
     ]);
-    return Math.max(task?.lastSeq ?? 0, top?.seq ?? 0);
+    return Math.max(task?.lastSeq ?? 0, top);
   }
 
   /** Forget cached task state (another writer changed it). */
@@ -159,6 +221,12 @@ export class EventLog {
     const accepted: Array<{ pending: PendingAppend; events: WireStreamResponse[] }> = [];
     let state = cached.state;
     for (const pending of batch) {
+      const { binding } = pending;
+      // Another agent's task answers exactly like an unknown one.
+      if (binding && (binding.org !== cached.org || binding.agent !== cached.agent)) {
+        pending.reject(taskNotFound());
+        continue;
+      }
       if (state.final) {
         pending.reject(taskFinal());
         continue;
@@ -208,20 +276,12 @@ export class EventLog {
     }
     // The highest seq we hold; `docs` may interleave with another writer's after a conflict.
     const lastSeq = Math.max(cached.lastSeq, docs[docs.length - 1]!.seq);
-    await this.tasks.updateOne(
-      { _id: taskId, lastSeq: { $lt: lastSeq } },
-      {
-        $set: {
-          lastSeq,
-          status: state.status,
-          artifacts: state.artifacts,
-          history: state.history,
-          final: state.final,
-          updatedAt: now,
-        },
-      },
-    );
-    this.#remember(taskId, { lastSeq, contextId: cached.contextId, state });
+    this.#remember(taskId, { ...cached, lastSeq, state });
+    // Scheduled before anyone hears of the append, so a `flushed()` after it waits for this write.
+    this.#snapshots.schedule(taskId, { lastSeq, state, updatedAt: now });
+    // A task's end is written before it is acknowledged: once per task, and whoever reads the
+    // documents directly (retention, listings, other instances) sees the task final from then on.
+    if (state.final) await this.#snapshots.flushed(taskId);
 
     const storedAt = Date.now();
     const hubEvents: HubEvent[] = docs.map((d) => ({
@@ -242,15 +302,40 @@ export class EventLog {
     }
   }
 
+  /**
+   * The task as stored: its snapshot with every message after the snapshot's `lastSeq` folded
+   * in. Those exist when a writer stored messages and then crashed, or has not yet written the
+   * snapshot (this instance's or another's write behind); the state is then written back.
+   */
   async #load(taskId: string): Promise<CachedTask> {
-    const task = await this.tasks.findOne({ _id: taskId });
+    const [task, top] = await Promise.all([this.tasks.findOne({ _id: taskId }), this.#topSeq(taskId)]);
     if (!task) throw taskNotFound();
-    const top = await this.messages.findOne({ taskId }, { projection: { seq: 1 }, sort: { seq: -1 } });
-    return {
-      lastSeq: Math.max(task.lastSeq, top?.seq ?? 0),
-      contextId: task.contextId,
-      state: { status: task.status, artifacts: task.artifacts, history: task.history, final: task.final },
+    let state: TaskState = {
+      status: task.status,
+      artifacts: task.artifacts,
+      history: task.history,
+      final: task.final,
     };
+    let lastSeq = task.lastSeq;
+    if (top > lastSeq) {
+      // Expired messages still count here: the state needs them, whoever may read them.
+      const behind = this.messages.find(
+        { taskId, seq: { $gt: lastSeq } },
+        { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize: 1000 },
+      );
+      for await (const doc of behind) {
+        state = applyEvent(state, doc.event);
+        lastSeq = doc.seq;
+      }
+      if (lastSeq > task.lastSeq)
+        this.#snapshots.schedule(taskId, { lastSeq, state, updatedAt: this.#now() });
+    }
+    return { lastSeq, contextId: task.contextId, org: task.org, agent: task.agent, state };
+  }
+
+  async #topSeq(taskId: string): Promise<number> {
+    const top = await this.messages.findOne({ taskId }, { projection: { seq: 1 }, sort: { seq: -1 } });
+    return top?.seq ?? 0;
   }
 
   #remember(taskId: string, entry: CachedTask): void {
@@ -261,6 +346,124 @@ export class EventLog {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
     }
+  }
+}
+
+interface PendingSnapshot {
+  /** The newest snapshot not yet sent; replaced, never queued, while a write waits or runs. */
+  next: Snapshot | undefined;
+  /** The highest `lastSeq` handed to this writer. */
+  target: number;
+  waiters: Array<{ seq: number; resolve: () => void }>;
+  /** Ends the wait before the next write early (someone reads the task). */
+  hurry: (() => void) | undefined;
+}
+
+/**
+ * Writes task snapshots behind the appends: per task at most one `updateOne` in flight, after a
+ * short wait, and each carries only the newest state, so a busy task costs a few writes a second
+ * whatever its append rate. Each write is conditional on a lower stored `lastSeq`, so a late
+ * write never overwrites a newer one (from here or another instance).
+ */
+class SnapshotWriter {
+  readonly #tasks: Collection<TaskDoc>;
+  readonly #delayMs: number;
+  readonly #onGiveUp: (taskId: string, error: unknown) => void;
+  readonly #pending = new Map<string, PendingSnapshot>();
+
+  constructor(
+    tasks: Collection<TaskDoc>,
+    delayMs: number,
+    onGiveUp: (taskId: string, error: unknown) => void,
+  ) {
+    this.#tasks = tasks;
+    this.#delayMs = delayMs;
+    this.#onGiveUp = onGiveUp;
+  }
+
+  schedule(taskId: string, snapshot: Snapshot): void {
+    const entry = this.#pending.get(taskId);
+    if (entry) {
+      if (snapshot.lastSeq > entry.target) {
+        entry.next = snapshot;
+        entry.target = snapshot.lastSeq;
+      }
+      return;
+    }
+    const created: PendingSnapshot = {
+      next: snapshot,
+      target: snapshot.lastSeq,
+      waiters: [],
+      hurry: undefined,
+    };
+    this.#pending.set(taskId, created);
+    void this.#run(taskId, created);
+  }
+
+  flushed(taskId?: string): Promise<void> {
+    if (taskId === undefined)
+      return Promise.all([...this.#pending.keys()].map((id) => this.flushed(id))).then(() => undefined);
+    const entry = this.#pending.get(taskId);
+    if (!entry) return Promise.resolve();
+    const seq = entry.target;
+    const flushed = new Promise<void>((resolve) => entry.waiters.push({ seq, resolve }));
+    entry.hurry?.();
+    return flushed;
+  }
+
+  async #run(taskId: string, entry: PendingSnapshot): Promise<void> {
+    let failures = 0;
+    while (entry.next) {
+      if (entry.waiters.length === 0 && this.#delayMs > 0) await this.#pause(entry);
+      const snapshot = entry.next;
+      entry.next = undefined;
+      try {
+        await this.#write(taskId, snapshot);
+        failures = 0;
+      } catch (error) {
+        const delay = SNAPSHOT_RETRY_DELAYS_MS[failures++];
+        if (delay !== undefined) {
+          entry.next ??= snapshot;
+          await sleep(delay);
+          continue;
+        }
+        failures = 0;
+        this.#onGiveUp(taskId, error);
+      }
+      const covered = entry.waiters.filter((w) => w.seq <= snapshot.lastSeq);
+      entry.waiters = entry.waiters.filter((w) => w.seq > snapshot.lastSeq);
+      for (const w of covered) w.resolve();
+    }
+    this.#pending.delete(taskId);
+    for (const w of entry.waiters) w.resolve();
+  }
+
+  #pause(entry: PendingSnapshot): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        entry.hurry = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.#delayMs);
+      entry.hurry = done;
+    });
+  }
+
+  async #write(taskId: string, { lastSeq, state, updatedAt }: Snapshot): Promise<void> {
+    await this.#tasks.updateOne(
+      { _id: taskId, lastSeq: { $lt: lastSeq } },
+      {
+        $set: {
+          lastSeq,
+          status: state.status,
+          artifacts: state.artifacts,
+          history: state.history,
+          final: state.final,
+          updatedAt,
+        },
+      },
+    );
   }
 }
 

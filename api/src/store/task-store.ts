@@ -23,12 +23,23 @@ export interface ListTasksQuery {
   offset?: number;
 }
 
-/** The durable task snapshots (`tasks`): they outlive the messages. */
+/** Snapshot writes still on their way (the event log writes them behind its acknowledgements). */
+export interface PendingSnapshots {
+  /** Resolves once the task's document (every task's, without an id) holds what was acknowledged. */
+  flushed(taskId?: string): Promise<void>;
+}
+
+/**
+ * The durable task snapshots (`tasks`): they outlive the messages. Reads first wait for this
+ * instance's pending snapshot writes, so a task read right after an acknowledged append shows it.
+ */
 export class TaskStore {
   readonly collection: Collection<TaskDoc>;
+  readonly #pending: PendingSnapshots | undefined;
 
-  constructor(db: Db) {
+  constructor(db: Db, pending?: PendingSnapshots) {
     this.collection = db.collection<TaskDoc>(COLLECTIONS.tasks);
+    this.#pending = pending;
   }
 
   async create(input: CreateTaskInput): Promise<TaskDoc> {
@@ -55,7 +66,8 @@ export class TaskStore {
     return doc;
   }
 
-  get(taskId: string): Promise<TaskDoc | null> {
+  async get(taskId: string): Promise<TaskDoc | null> {
+    await this.#pending?.flushed(taskId);
     return this.collection.findOne({ _id: taskId });
   }
 
@@ -68,6 +80,8 @@ export class TaskStore {
   async list(query: ListTasksQuery): Promise<{ tasks: TaskDoc[]; total: number }> {
     const filter: Filter<TaskDoc> = { ownerId: query.ownerId, org: query.org, agent: query.agent };
     if (query.contextId) filter.contextId = query.contextId;
+    // Status and order (updatedAt) come from the snapshots, so every pending one counts.
+    await this.#pending?.flushed();
     const [tasks, total] = await Promise.all([
       this.collection
         .find(filter)

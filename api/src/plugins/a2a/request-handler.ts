@@ -449,6 +449,8 @@ export class TaskRequestHandler implements A2ARequestHandler {
         }
       : filter;
     const collection = this.deps.tasks.collection;
+    // Status and order come from the snapshots, which the event log writes just behind its acks.
+    await this.deps.log.flushed();
     const [docs, totalSize] = await Promise.all([
       collection
         .find(page)

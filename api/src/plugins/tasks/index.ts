@@ -60,12 +60,18 @@ export const tasksPlugin: Plugin<TasksOptions> = {
       return task;
     };
 
-    /** The task an agent route addresses; the agent token must be bound to its org/agent. */
-    const agentTask = async (request: Request): Promise<TaskDoc> => {
-      const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
+    /** The org/agent/task an agent route addresses; the agent token must be bound to that org/agent. */
+    const agentParamsOf = (request: Request) => {
+      const params = request.params as { org: string; agent: string; taskId: string };
       const credentials = request.auth.credentials as unknown as AgentCredentials;
-      if (credentials.org !== org || credentials.agent !== agent)
+      if (credentials.org !== params.org || credentials.agent !== params.agent)
         throw domainError(ErrorCode.Forbidden, 403, 'This agent token is bound to another agent');
+      return params;
+    };
+
+    /** The task an agent route addresses, when it belongs to the token's org/agent. */
+    const agentTask = async (request: Request): Promise<TaskDoc> => {
+      const { org, agent, taskId } = agentParamsOf(request);
       const task = await tasks.get(taskId);
       if (!task || task.org !== org || task.agent !== agent) throw taskNotFound();
       return task;
@@ -353,8 +359,9 @@ export const tasksPlugin: Plugin<TasksOptions> = {
               `An event may be at most ${config.maxEventBytes} bytes`,
             );
         }
-        const task = await agentTask(request);
-        const stored = await log.append(task._id, events);
+        const { org, agent, taskId } = agentParamsOf(request);
+        // The log checks the task's org/agent from its cache: no task read per append.
+        const stored = await log.append(taskId, events, { org, agent });
         metrics.eventsAppended.inc(stored.length);
         return { seqs: stored.map((e) => e.seq) };
       },
