@@ -4,7 +4,14 @@ import { isFinalEvent } from '../store/event-log.js';
 import type { DeliverySource, Hub, HubEvent } from './hub.js';
 
 export interface TailingOptions {
+  /** Poll interval while other instances are writing. */
   pollMs: number;
+  /**
+   * While polls find nothing from other instances the interval doubles, up to this many times
+   * `pollMs` (default 8): a lone instance does not query the database 20 times a second for
+   * nothing, and the first event another instance writes after a quiet spell waits at most that.
+   */
+  maxIdleFactor?: number;
   /** Tasks per query (an `$or` of `{taskId, seq > last}` clauses, each on the unique index). */
   batchTasks?: number;
   onDelivered?(count: number): void;
@@ -24,12 +31,19 @@ export class TailingDelivery implements DeliverySource {
   #unwatch: (() => void) | undefined;
   #polling = false;
   #stopped = false;
+  #intervalMs: number;
 
   constructor(
     db: Db,
     private readonly options: TailingOptions,
   ) {
     this.#messages = db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    this.#intervalMs = options.pollMs;
+  }
+
+  /** The current poll interval (ms). */
+  get intervalMs(): number {
+    return this.#intervalMs;
   }
 
   async start(hub: Hub): Promise<void> {
@@ -62,13 +76,14 @@ export class TailingDelivery implements DeliverySource {
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => void this.#poll(), this.options.pollMs);
+    this.#timer = setTimeout(() => void this.#poll(), this.#intervalMs);
     this.#timer.unref();
   }
 
   async #poll(): Promise<void> {
     if (this.#polling || this.#stopped || !this.#hub) return this.#schedule();
     this.#polling = true;
+    let delivered = 0;
     try {
       await this.#initialiseNewTasks();
       const entries = [...this.#last.entries()].filter(([, last]) => last >= 0);
@@ -81,12 +96,14 @@ export class TailingDelivery implements DeliverySource {
             { projection: { _id: 0 }, sort: { taskId: 1, seq: 1 }, limit: 5000 },
           )
           .toArray();
-        this.#publish(docs);
+        delivered += this.#publish(docs);
       }
     } catch {
       // The database is briefly unreachable: try again next tick; streams catch up by seq.
     } finally {
       this.#polling = false;
+      const { pollMs, maxIdleFactor = 8 } = this.options;
+      this.#intervalMs = delivered > 0 ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
       this.#schedule();
     }
   }
@@ -101,8 +118,9 @@ export class TailingDelivery implements DeliverySource {
     );
   }
 
-  #publish(docs: TaskMessageDoc[]): void {
-    if (docs.length === 0) return;
+  /** Publishes what this instance has not seen yet; returns how many events that was. */
+  #publish(docs: TaskMessageDoc[]): number {
+    if (docs.length === 0) return 0;
     const events: HubEvent[] = [];
     for (const d of docs) {
       const last = this.#last.get(d.taskId);
@@ -118,6 +136,7 @@ export class TailingDelivery implements DeliverySource {
     }
     this.#hub!.publish(events);
     this.options.onDelivered?.(events.length);
+    return events.length;
   }
 }
 

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
+import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
+import { Hub, type HubEvent } from './hub.js';
+import { TailingDelivery } from './tailing-delivery.js';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await useTestDatabase();
+});
+afterAll(() => t.close());
+
+const waitFor = async (condition: () => boolean, timeoutMs = 5000) => {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+/** What another instance would store: a message the local hub never published. */
+const foreignMessage = (taskId: string, seq: number): TaskMessageDoc => ({
+  taskId,
+  seq,
+  kind: 'statusUpdate',
+  event: {
+    statusUpdate: { taskId, contextId: 'c', status: { state: 'TASK_STATE_WORKING' } },
+  },
+  createdAt: new Date(),
+  expiresAt: new Date(Date.now() + 60_000),
+});
+
+describe('TailingDelivery', () => {
+  it('slows its polling while nothing arrives from elsewhere, and speeds up when something does', async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const taskId = `tail-${Date.now()}`;
+    const hub = new Hub();
+    const received: HubEvent[] = [];
+    hub.subscribe(taskId, (e) => received.push(e));
+    const tail = new TailingDelivery(t.db, { pollMs: 20, maxIdleFactor: 4 });
+    await tail.start(hub);
+    try {
+      await waitFor(() => tail.intervalMs === 80);
+
+      await messages.insertOne(foreignMessage(taskId, 1));
+      await waitFor(() => received.length === 1);
+      expect(received[0]).toMatchObject({ taskId, seq: 1, final: false });
+      expect(tail.intervalMs).toBe(20);
+
+      // Quiet again: back to the slowest interval, never beyond it.
+      await waitFor(() => tail.intervalMs === 80);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(tail.intervalMs).toBe(80);
+
+      // A quiet spell delays the next foreign event by at most the slowest interval (plus a query).
+      const stored = Date.now();
+      await messages.insertOne(foreignMessage(taskId, 2));
+      await waitFor(() => received.length === 2);
+      expect(Date.now() - stored).toBeLessThan(80 + 500);
+      expect(received.map((e) => e.seq)).toEqual([1, 2]);
+    } finally {
+      await tail.stop();
+    }
+  });
+});
