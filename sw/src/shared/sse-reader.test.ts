@@ -177,6 +177,35 @@ describe('readTaskStream', () => {
     expect(channel!.cancelled).toBe(true);
   });
 
+  it('stores the events that arrived during a slow store as one batch, not one batch per chunk', async () => {
+    const net = new FakeNet();
+    let channel: SseChannel | undefined;
+    net.onPath('/stream', (req) => {
+      channel = new SseChannel(req.signal);
+      channel.write(snapshotFrame(0, task('t1', 0)));
+      channel.write(eventFrame(1, statusUpdate('t1')));
+      return channel.response;
+    });
+    const batches: number[][] = [];
+    let releaseFirst!: () => void;
+    const firstStored = new Promise<void>((r) => (releaseFirst = r));
+    const { o } = options(net, {
+      onEvents: async (events) => {
+        batches.push(events.map((e) => e.seq));
+        if (batches.length === 1) await firstStored;
+      },
+    });
+    const done = readTaskStream(o);
+    await vi.waitFor(() => expect(batches).toEqual([[1]]));
+    // Three events, each in its own network chunk, arrive while the first is being stored.
+    for (const seq of [2, 3, 4]) channel!.write(eventFrame(seq, statusUpdate('t1')));
+    releaseFirst();
+    await vi.waitFor(() => expect(batches.length).toBe(2));
+    channel!.write(eventFrame(5, statusUpdate('t1', 'TASK_STATE_COMPLETED')));
+    expect(await done).toEqual({ kind: 'final' });
+    expect(batches).toEqual([[1], [2, 3, 4], [5]]);
+  });
+
   it('treats the end of a terminal snapshot replay as final even when the final event expired', async () => {
     const net = new FakeNet();
     serveChunks(

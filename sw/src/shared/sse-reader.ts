@@ -54,6 +54,9 @@ export interface ReadStreamOptions {
   onRetry?(ms: number): void;
 }
 
+const NOT_READY = Symbol('not ready');
+const NOT_READY_PROMISE = Promise.resolve(NOT_READY);
+
 /** Builds the request URL and headers of a stream connection. */
 export function streamRequest(
   url: string,
@@ -183,10 +186,43 @@ export async function readTaskStream(o: ReadStreamOptions): Promise<StreamOutcom
       },
     });
 
+    let next: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+    const take = () => {
+      const p = next ?? reader.read();
+      next = undefined;
+      return p;
+    };
+    const feed = (bytes: Uint8Array) => {
+      const text = decoder.decode(bytes, { stream: true });
+      if (text.length > 0) lastChar = text[text.length - 1];
+      parser.feed(text);
+    };
+    /**
+     * Takes the chunks that are already here (they arrived while the last batch was being
+     * stored) so they are stored as one batch: one event per chunk, each stored on its own,
+     * fell further behind whenever a store took longer than the gap between two events.
+     * A read that is not ready yet is kept for the next turn; an end or error is left to it.
+     */
+    const takeReady = async () => {
+      for (;;) {
+        const p = next ?? reader.read();
+        next = p;
+        let r: ReadableStreamReadResult<Uint8Array> | typeof NOT_READY;
+        try {
+          r = await Promise.race([p, NOT_READY_PROMISE]);
+        } catch {
+          return;
+        }
+        if (r === NOT_READY || r.done) return;
+        next = undefined;
+        feed(r.value);
+      }
+    };
+
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        chunk = await reader.read();
+        chunk = await take();
       } catch {
         const stop = interrupted();
         if (stop) return stop;
@@ -199,9 +235,8 @@ export async function readTaskStream(o: ReadStreamOptions): Promise<StreamOutcom
         if (frames > 0) await drain();
         return snapshotTerminal || sawFinal ? { kind: 'final' } : ended(true);
       }
-      const text = decoder.decode(chunk.value, { stream: true });
-      if (text.length > 0) lastChar = text[text.length - 1];
-      parser.feed(text);
+      feed(chunk.value);
+      await takeReady();
       if (frames === 0) continue;
       frames = 0;
       disarm();

@@ -12,9 +12,11 @@ import { DevSession, currentUser } from './session.js';
  * `context.addInitScript`, or an inline script ahead of the app's), e.g.
  * `window.A2A_DEMO_STREAM_OPTIONS = { keepAliveMs: 2000, config: { pollIntervalMs: 500 } }`.
  * `config` is any `StreamConfigInput` (sw/src/shared/config.ts; unknown keys and bad values are
- * ignored); unset means the defaults.
+ * ignored); unset means the defaults. `serviceWorker: 'off'` makes each tab connect by itself
+ * (a stream per tab and task, no worker), as a page without Service Worker support does.
  */
 export interface DemoStreamOptions {
+  serviceWorker?: 'auto' | 'off';
   keepAliveMs?: number;
   workerTimeoutMs?: number;
   config?: StreamConfigInput;
@@ -32,6 +34,8 @@ function demoStreamOptions(): DemoStreamOptions {
   const given = raw as Record<string, unknown>;
   const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
   const out: DemoStreamOptions = {};
+  if (given.serviceWorker === 'auto' || given.serviceWorker === 'off')
+    out.serviceWorker = given.serviceWorker;
   if (positive(given.keepAliveMs)) out.keepAliveMs = given.keepAliveMs as number;
   if (positive(given.workerTimeoutMs)) out.workerTimeoutMs = given.workerTimeoutMs as number;
   if (typeof given.config === 'object' && given.config !== null)
