@@ -37,7 +37,7 @@ describe('TailingDelivery', () => {
     const hub = new Hub();
     const received: HubEvent[] = [];
     hub.subscribe(taskId, (e) => received.push(e));
-    const tail = new TailingDelivery(t.db, { pollMs: 20, maxIdleFactor: 4 });
+    const tail = new TailingDelivery(t.db, { pollMs: 20, maxIdleFactor: 4, quietPolls: 3 });
     await tail.start(hub);
     try {
       await waitFor(() => tail.intervalMs === 80);
@@ -45,6 +45,9 @@ describe('TailingDelivery', () => {
       await messages.insertOne(foreignMessage(taskId, 1));
       await waitFor(() => received.length === 1);
       expect(received[0]).toMatchObject({ taskId, seq: 1, final: false });
+      expect(tail.intervalMs).toBe(20);
+      // A short lull (fewer empty polls than a quiet spell) keeps the fast interval.
+      await new Promise((r) => setTimeout(r, 40));
       expect(tail.intervalMs).toBe(20);
 
       // Quiet again: back to the slowest interval, never beyond it.

@@ -7,11 +7,13 @@ export interface TailingOptions {
   /** Poll interval while other instances are writing. */
   pollMs: number;
   /**
-   * While polls find nothing from other instances the interval doubles, up to this many times
-   * `pollMs` (default 8): a lone instance does not query the database 20 times a second for
-   * nothing, and the first event another instance writes after a quiet spell waits at most that.
+   * After a quiet spell (`quietPolls` polls in a row with nothing from other instances, default
+   * 20) the interval doubles at each empty poll, up to this many times `pollMs` (default 8): a
+   * lone instance does not query the database 20 times a second for nothing, and the first event
+   * another instance writes after a quiet spell waits at most that. Any delivery resets it.
    */
   maxIdleFactor?: number;
+  quietPolls?: number;
   /** Tasks per query (an `$or` of `{taskId, seq > last}` clauses, each on the unique index). */
   batchTasks?: number;
   onDelivered?(count: number): void;
@@ -32,6 +34,7 @@ export class TailingDelivery implements DeliverySource {
   #polling = false;
   #stopped = false;
   #intervalMs: number;
+  #emptyPolls = 0;
 
   constructor(
     db: Db,
@@ -102,8 +105,10 @@ export class TailingDelivery implements DeliverySource {
       // The database is briefly unreachable: try again next tick; streams catch up by seq.
     } finally {
       this.#polling = false;
-      const { pollMs, maxIdleFactor = 8 } = this.options;
-      this.#intervalMs = delivered > 0 ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
+      const { pollMs, maxIdleFactor = 8, quietPolls = 20 } = this.options;
+      this.#emptyPolls = delivered > 0 ? 0 : this.#emptyPolls + 1;
+      this.#intervalMs =
+        this.#emptyPolls <= quietPolls ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
       this.#schedule();
     }
   }
