@@ -26,7 +26,8 @@ export interface DeliverySource {
 
 /** Told when a task gains its first local subscriber and loses its last one. */
 export interface TaskWatcher {
-  added(taskId: string): void;
+  /** `from`: the seq the subscriber has already (it needs every event after it). */
+  added(taskId: string, from?: number): void;
   removed(taskId: string): void;
 }
 
@@ -46,12 +47,13 @@ export class Hub {
     return this.#listeners.keys();
   }
 
-  subscribe(taskId: string, listener: HubListener): () => void {
+  /** `from`: the seq the listener has already, so a delivery source knows where to start. */
+  subscribe(taskId: string, listener: HubListener, from?: number): () => void {
     let set = this.#listeners.get(taskId);
     if (!set) {
       set = new Set();
       this.#listeners.set(taskId, set);
-      for (const w of this.#watchers) w.added(taskId);
+      for (const w of this.#watchers) w.added(taskId, from);
     }
     set.add(listener);
     this.#subscriptions++;

@@ -65,4 +65,22 @@ describe('TailingDelivery', () => {
       await tail.stop();
     }
   });
+
+  it("starts a newly watched task from its subscriber's position, not from what is stored by then", async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const taskId = `tail-start-${Date.now()}`;
+    const hub = new Hub();
+    const tail = new TailingDelivery(t.db, { pollMs: 300 });
+    await tail.start(hub);
+    try {
+      const received: number[] = [];
+      // The subscriber has read the history up to seq 0; seq 1 is stored before the tail looks.
+      hub.subscribe(taskId, (e) => received.push(e.seq), 0);
+      await messages.insertOne(foreignMessage(taskId, 1));
+      await waitFor(() => received.length === 1, 3000);
+      expect(received).toEqual([1]);
+    } finally {
+      await tail.stop();
+    }
+  });
 });

@@ -54,8 +54,13 @@ export class TailingDelivery implements DeliverySource {
     this.#stopped = false;
     // Listen to local publishes to know how far each task is, so the tail starts there.
     this.#unwatch = hub.watch({
-      added: (taskId) => {
-        if (!this.#last.has(taskId)) this.#last.set(taskId, -1);
+      // From the subscriber's own position: an event stored between its read of the history and
+      // this tail's first look at the task would otherwise be taken as already seen.
+      added: (taskId, from) => {
+        const last = this.#last.get(taskId);
+        if (from !== undefined)
+          this.#last.set(taskId, last === undefined || last < 0 ? from : Math.min(last, from));
+        else if (last === undefined) this.#last.set(taskId, -1);
       },
       removed: (taskId) => this.#last.delete(taskId),
     });

@@ -69,7 +69,7 @@ export class TaskEventFeed {
       from,
     );
     // Listen before reading the store: whatever is stored after the read arrives live.
-    this.#unsubscribe = options.hub.subscribe(taskId, this.#stream.onLive);
+    this.#unsubscribe = options.hub.subscribe(taskId, this.#stream.onLive, from);
     if (options.signal.aborted) this.#end('aborted');
     else options.signal.addEventListener('abort', () => this.#end('aborted'), { once: true });
   }

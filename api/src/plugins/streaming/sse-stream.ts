@@ -74,7 +74,7 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     this.#requestId = identity.requestId;
     this.deadline = identity.deadline;
     this.sequencer = new TaskStream(this, this, from);
-    services.hub.subscribe(identity.taskId, this.sequencer.onLive);
+    services.hub.subscribe(identity.taskId, this.sequencer.onLive, from);
     res.on('close', this.#onClientGone);
     services.metrics.activeStreams.inc();
     services.metrics.streamsOpened.inc();
