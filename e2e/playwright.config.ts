@@ -1,13 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { existsSync } from 'node:fs';
-
-/**
- * Real Chromium. Where Playwright's own browsers cannot be downloaded (this machine, CI), Debian's
- * `chromium` is used: CHROMIUM_PATH overrides, /usr/bin/chromium otherwise. With neither,
- * Playwright's bundled browser is used as usual.
- */
-const executablePath =
-  process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
 export default defineConfig({
   testDir: './tests',
@@ -21,17 +13,8 @@ export default defineConfig({
   use: {
     trace: 'off',
     launchOptions: {
-      ...(executablePath ? { executablePath } : {}),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      ...(CHROMIUM_PATH ? { executablePath: CHROMIUM_PATH } : {}),
+      args: [...CHROMIUM_ARGS],
     },
   },
 });

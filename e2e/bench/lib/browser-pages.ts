@@ -14,28 +14,14 @@
  * page, which inserts at once, waits for the next animation frame), all as
  * `performance.timeOrigin + performance.now()`.
  */
-import { chmodSync, existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, unlinkSync, writeFileSync } from 'node:fs';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../chromium.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { routes } from '@orchestrator-ai/transport-types';
 import { hasTaskset } from './children.js';
 import { epochMs } from './stats.js';
-
-/** As e2e/playwright.config.ts: CHROMIUM_PATH, else Debian's chromium, else Playwright's own. */
-export const CHROMIUM_PATH =
-  process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /**
  * Chromium features turned off on top of Playwright's own list. Full Chromium in headless mode
@@ -100,7 +86,7 @@ export async function launchChromium(core: number | undefined): Promise<Launched
   };
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: wrapper, args: CHROMIUM_ARGS, timeout: 60_000 });
+    browser = await chromium.launch({ executablePath: wrapper, args: [...CHROMIUM_ARGS], timeout: 60_000 });
   } catch (error) {
     removeWrapper();
     throw error;
