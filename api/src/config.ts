@@ -40,6 +40,8 @@ export interface Config {
   crossInstance: 'auto' | 'tailing' | 'off';
   /** Poll interval of the tailing query. */
   tailPollMs: number;
+  /** How often the tail asks task by task (its safety net for late-visible inserts). */
+  tailSweepMs: number;
   pruneEveryMs: number;
   /** Orchestration data of tasks finished longer ago than this is removed. */
   taskRetentionDays: number;
@@ -118,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     taskRetentionDays: num(env, 'TASK_RETENTION_DAYS', 30),
     crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
     tailPollMs: int(env, 'TAIL_POLL_MS', 50),
+    tailSweepMs: int(env, 'TAIL_SWEEP_MS', 1000),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,

@@ -62,7 +62,11 @@ async function chooseDelivery(
   const onDelivered = (count: number) => metrics.crossInstanceEvents.inc(count);
   if (config.crossInstance !== 'tailing' && (await supportsChangeStreams(database.db)))
     return new ChangeStreamDelivery(database.db, { onDelivered });
-  return new TailingDelivery(database.db, { pollMs: config.tailPollMs, onDelivered });
+  return new TailingDelivery(database.db, {
+    pollMs: config.tailPollMs,
+    sweepMs: config.tailSweepMs,
+    onDelivered,
+  });
 }
 
 export interface App {

@@ -5,7 +5,7 @@ import { MIGRATIONS, runMigrations, type MigrationRecord } from './migrations.js
 import { COLLECTIONS } from './types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 
-const ALL_VERSIONS = ['202502090001', '202502090002', '202611260003'];
+const ALL_VERSIONS = ['202502090001', '202502090002', '202611260003', '202611260004'];
 
 const opened: TestDatabase[] = [];
 async function freshDatabase(): Promise<TestDatabase> {
@@ -32,6 +32,7 @@ describe('runMigrations', () => {
       expect.objectContaining({ migration: '202502090001_tasks_and_messages' }),
       expect.objectContaining({ migration: '202502090002_orchestration_persistence' }),
       expect.objectContaining({ migration: '202611260003_limits' }),
+      expect.objectContaining({ migration: '202611260004_message_arrival_order' }),
     ]);
 
     // tasks
@@ -46,6 +47,7 @@ describe('runMigrations', () => {
     const ttl = await indexOn(db, COLLECTIONS.taskMessages, { expiresAt: 1 });
     expect(ttl).toMatchObject({ expireAfterSeconds: 0 });
     expect(ttl?.unique).toBeFalsy();
+    expect(await indexOn(db, COLLECTIONS.taskMessages, { createdAt: 1, taskId: 1, seq: 1 })).toBeDefined();
     // orchestration
     expect(await indexOn(db, COLLECTIONS.orchestrationSteps, { taskId: 1, stepIndex: 1 })).toMatchObject({
       unique: true,
@@ -78,11 +80,12 @@ describe('runMigrations', () => {
       ['202502090001', 'tasks_and_messages'],
       ['202502090002', 'orchestration_persistence'],
       ['202611260003', 'limits'],
+      ['202611260004', 'message_arrival_order'],
     ]);
     for (const r of records) expect(r.appliedAt).toBeInstanceOf(Date);
 
     expect(await runMigrations(db)).toEqual([]);
-    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(3);
+    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
   });
 
   it('lets two instances migrate the same database at once', async () => {
@@ -93,7 +96,7 @@ describe('runMigrations', () => {
       const [a, b] = await Promise.all([runMigrations(t.db), runMigrations(other.db)]);
       // Each version was recorded by exactly one of them.
       expect([...a, ...b].sort()).toEqual(ALL_VERSIONS);
-      expect(await t.db.collection(COLLECTIONS.migrations).countDocuments()).toBe(3);
+      expect(await t.db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
       expect(await indexOn(t.db, COLLECTIONS.taskMessages, { taskId: 1, seq: 1 })).toMatchObject({
         unique: true,
       });
@@ -124,6 +127,6 @@ describe('runMigrations', () => {
       'migration 209901010001_broken failed: boom',
     );
     // what went before is recorded; the broken one is not
-    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(3);
+    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
   });
 });

@@ -78,6 +78,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ]);
     },
   },
+  {
+    version: '202611260004',
+    name: 'message_arrival_order',
+    async up(db) {
+      // Cross-instance tailing without change streams asks "what was stored lately" in one range
+      // query; with taskId and seq in the key the answer comes from the index alone.
+      await createIndexes(db, COLLECTIONS.taskMessages, [{ key: { createdAt: 1, taskId: 1, seq: 1 } }]);
+    },
+  },
 ];
 
 /**

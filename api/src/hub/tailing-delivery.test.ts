@@ -19,16 +19,24 @@ const waitFor = async (condition: () => boolean, timeoutMs = 5000) => {
 };
 
 /** What another instance would store: a message the local hub never published. */
-const foreignMessage = (taskId: string, seq: number): TaskMessageDoc => ({
+const foreignMessage = (taskId: string, seq: number, createdAt = new Date()): TaskMessageDoc => ({
   taskId,
   seq,
   kind: 'statusUpdate',
   event: {
     statusUpdate: { taskId, contextId: 'c', status: { state: 'TASK_STATE_WORKING' } },
   },
-  createdAt: new Date(),
+  createdAt,
   expiresAt: new Date(Date.now() + 60_000),
 });
+
+/** A hub with one recording subscriber per task, already at `from`. */
+function recordingHub(taskIds: string[], from = 0) {
+  const hub = new Hub();
+  const received = new Map<string, number[]>(taskIds.map((id) => [id, []]));
+  for (const id of taskIds) hub.subscribe(id, (e) => received.get(id)!.push(e.seq), from);
+  return { hub, received };
+}
 
 describe('TailingDelivery', () => {
   it('slows its polling while nothing arrives from elsewhere, and speeds up when something does', async () => {
@@ -79,6 +87,63 @@ describe('TailingDelivery', () => {
       await messages.insertOne(foreignMessage(taskId, 1));
       await waitFor(() => received.length === 1, 3000);
       expect(received).toEqual([1]);
+    } finally {
+      await tail.stop();
+    }
+  });
+
+  it('picks up what another instance stored within a few polls, without waiting for a sweep', async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const tasks = Array.from({ length: 50 }, (_, i) => `tail-fast-${Date.now()}-${i}`);
+    const { hub, received } = recordingHub(tasks);
+    // Sweeps far apart: only the look at what was stored lately can deliver in time.
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 60_000 });
+    await tail.start(hub);
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // past the first sweep
+      for (const seq of [1, 2, 3]) {
+        const stored = Date.now();
+        await messages.insertOne(foreignMessage(tasks[17]!, seq));
+        await waitFor(() => received.get(tasks[17]!)!.length === seq, 3000);
+        expect(Date.now() - stored).toBeLessThan(1000);
+      }
+      expect(received.get(tasks[17]!)).toEqual([1, 2, 3]);
+      expect([...received.values()].flat()).toHaveLength(3);
+    } finally {
+      await tail.stop();
+    }
+  });
+
+  it('fills a gap in order when a later event shows up before an earlier one was seen', async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const taskId = `tail-gap-${Date.now()}`;
+    const { hub, received } = recordingHub([taskId]);
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 60_000 });
+    await tail.start(hub);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      // Seq 1 became visible late, stamped long before the window; seq 2 is recent.
+      await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
+      await messages.insertOne(foreignMessage(taskId, 2));
+      await waitFor(() => received.get(taskId)!.length === 2, 3000);
+      expect(received.get(taskId)).toEqual([1, 2]);
+    } finally {
+      await tail.stop();
+    }
+  });
+
+  it('still delivers an event stamped outside the window (a slow commit, a clock behind) at the next sweep', async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const taskId = `tail-late-${Date.now()}`;
+    const { hub, received } = recordingHub([taskId]);
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 400 });
+    await tail.start(hub);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      // The task's final event, with nothing after it to reveal it to the windowed look.
+      await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
+      await waitFor(() => received.get(taskId)!.length === 1, 3000);
+      expect(received.get(taskId)).toEqual([1]);
     } finally {
       await tail.stop();
     }

@@ -7,6 +7,16 @@ export interface TailingOptions {
   /** Poll interval while other instances are writing. */
   pollMs: number;
   /**
+   * Besides the tasks seen moving, each poll asks a slice of the watched tasks, round-robin, for
+   * everything after what this instance has, so every watched task is asked once per `sweepMs`
+   * (default 2000). This sweep is the safety net for an insert that became visible later than the
+   * look-back window (a slow commit, a writer whose clock is behind) and bounds how late such an
+   * event can be; spread over the polls, it never holds the database for long at once.
+   */
+  sweepMs?: number;
+  /** How far before the newest `createdAt` seen a poll looks (default 2000 ms). */
+  lookbackMs?: number;
+  /**
    * After a quiet spell (`quietPolls` polls in a row with nothing from other instances, default
    * 20) the interval doubles at each empty poll, up to this many times `pollMs` (default 8): a
    * lone instance does not query the database 20 times a second for nothing, and the first event
@@ -19,10 +29,19 @@ export interface TailingOptions {
   onDelivered?(count: number): void;
 }
 
+/** Events fetched per query; tasks of a query that reaches it are asked again at the next poll. */
+const FETCH_LIMIT = 5000;
+
 /**
  * Cross-instance delivery where change streams are not available: for every task someone on
  * this instance watches, a tailing query by seq picks up what other instances stored. Events
  * this instance appended itself arrive here too; streams drop seqs they already wrote.
+ *
+ * A poll is two cheap queries rather than one clause per watched task: which (task, seq) pairs
+ * were stored lately (a range on the `{createdAt, taskId, seq}` index, answered from the index),
+ * then the events of the watched tasks that moved plus this poll's slice of the sweep. An `$or`
+ * over every watched task costs the database in proportion to the tasks watched (≈ 15 ms for 200
+ * on the embedded server, which serves nothing else meanwhile).
  */
 export class TailingDelivery implements DeliverySource {
   readonly kind = 'tailing-query';
@@ -35,6 +54,15 @@ export class TailingDelivery implements DeliverySource {
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
+  /** Newest `createdAt` (writer's clock, epoch ms) seen; undefined until the first look. */
+  #since: number | undefined;
+  /** The sweep's current pass over the watched tasks, and how far it got. */
+  #pass: string[] = [];
+  #passAt = 0;
+  /** Tasks owed to the sweep so far (fractional: a slow sweep of few tasks skips polls). */
+  #sweepOwed = 0;
+  /** Tasks whose last fetch was cut at FETCH_LIMIT. */
+  #again = new Set<string>();
 
   constructor(
     db: Db,
@@ -93,18 +121,19 @@ export class TailingDelivery implements DeliverySource {
     this.#polling = true;
     let delivered = 0;
     try {
-      await this.#initialiseNewTasks();
-      const entries = [...this.#last.entries()].filter(([, last]) => last >= 0);
-      const size = this.options.batchTasks ?? 200;
-      for (let i = 0; i < entries.length; i += size) {
-        const chunk = entries.slice(i, i + size);
-        const docs = await this.#messages
-          .find(
-            { $or: chunk.map(([taskId, seq]) => ({ taskId, seq: { $gt: seq } })) },
-            { projection: { _id: 0 }, sort: { taskId: 1, seq: 1 }, limit: 5000 },
-          )
-          .toArray();
-        delivered += this.#publish(docs);
+      if (this.#last.size === 0) {
+        // Nobody watches: forget the position, so a later first look starts from then and not
+        // from a window reaching back to the last time someone watched.
+        this.#since = undefined;
+      } else {
+        await this.#initialiseNewTasks();
+        const positions = new Map(await this.#recentlyMoved());
+        for (const taskId of [...this.#again, ...this.#sweepSlice()]) {
+          const last = this.#last.get(taskId);
+          if (last !== undefined && last >= 0) positions.set(taskId, last);
+        }
+        this.#again.clear();
+        delivered = await this.#fetchAfter([...positions]);
       }
     } catch {
       // The database is briefly unreachable: try again next tick; streams catch up by seq.
@@ -126,6 +155,65 @@ export class TailingDelivery implements DeliverySource {
         if (this.#last.get(taskId) === -1) this.#last.set(taskId, top?.seq ?? 0);
       }),
     );
+  }
+
+  /** The next watched tasks of the sweep: enough per poll to ask each one every `sweepMs`. */
+  #sweepSlice(): string[] {
+    if (this.#passAt >= this.#pass.length) {
+      this.#pass = [...this.#last.keys()];
+      this.#passAt = 0;
+    }
+    this.#sweepOwed += (this.#pass.length * this.#intervalMs) / (this.options.sweepMs ?? 2000);
+    const count = Math.floor(this.#sweepOwed);
+    this.#sweepOwed -= count;
+    const slice = this.#pass.slice(this.#passAt, this.#passAt + count);
+    this.#passAt += slice.length;
+    return slice;
+  }
+
+  /** Watched tasks with a seq stored lately beyond this instance's position, and that position. */
+  async #recentlyMoved(): Promise<Array<[string, number]>> {
+    if (this.#since === undefined) {
+      // Start from the newest stored event's own clock, not this instance's (they may differ).
+      const newest = await this.#messages.findOne(
+        {},
+        { projection: { _id: 0, createdAt: 1 }, sort: { createdAt: -1 } },
+      );
+      this.#since = newest?.createdAt.getTime() ?? 0;
+    }
+    const heads = await this.#messages
+      .find(
+        { createdAt: { $gte: new Date(this.#since - (this.options.lookbackMs ?? 2000)) } },
+        { projection: { _id: 0, createdAt: 1, taskId: 1, seq: 1 } },
+      )
+      .toArray();
+    const moved = new Map<string, number>();
+    for (const head of heads) {
+      const at = head.createdAt.getTime();
+      if (at > this.#since) this.#since = at;
+      const last = this.#last.get(head.taskId);
+      if (last !== undefined && last >= 0 && head.seq > last) moved.set(head.taskId, last);
+    }
+    return [...moved];
+  }
+
+  /** Reads and publishes every stored event after the given positions; returns how many. */
+  async #fetchAfter(positions: Array<[string, number]>): Promise<number> {
+    let delivered = 0;
+    const size = this.options.batchTasks ?? 200;
+    for (let i = 0; i < positions.length; i += size) {
+      const chunk = positions.slice(i, i + size);
+      const docs = await this.#messages
+        .find(
+          { $or: chunk.map(([taskId, seq]) => ({ taskId, seq: { $gt: seq } })) },
+          { projection: { _id: 0 }, sort: { taskId: 1, seq: 1 }, limit: FETCH_LIMIT },
+        )
+        .toArray();
+      // What did not fit may have left the look-back window by the next poll: ask again then.
+      if (docs.length >= FETCH_LIMIT) for (const [taskId] of chunk) this.#again.add(taskId);
+      delivered += this.#publish(docs);
+    }
+    return delivered;
   }
 
   /** Publishes what this instance has not seen yet; returns how many events that was. */
