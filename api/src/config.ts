@@ -119,7 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     pruneEveryMs: Math.round(num(env, 'PRUNE_INTERVAL_MINUTES', 15) * 60_000),
     taskRetentionDays: num(env, 'TASK_RETENTION_DAYS', 30),
     crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
-    tailPollMs: int(env, 'TAIL_POLL_MS', 50),
+    tailPollMs: int(env, 'TAIL_POLL_MS', 20),
     tailSweepMs: int(env, 'TAIL_SWEEP_MS', 2000),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),

@@ -31,6 +31,8 @@ export interface TailingOptions {
 
 /** Events fetched per query; tasks of a query that reaches it are asked again at the next poll. */
 const FETCH_LIMIT = 5000;
+/** The sweep takes its next slice of watched tasks at most this often. */
+const SWEEP_SLICE_MS = 250;
 
 /**
  * Cross-instance delivery where change streams are not available: for every task someone on
@@ -59,8 +61,9 @@ export class TailingDelivery implements DeliverySource {
   /** The sweep's current pass over the watched tasks, and how far it got. */
   #pass: string[] = [];
   #passAt = 0;
-  /** Tasks owed to the sweep so far (fractional: a slow sweep of few tasks skips polls). */
+  /** Tasks owed to the sweep so far (fractional: a slow sweep of few tasks skips slices). */
   #sweepOwed = 0;
+  #slicedAt = 0;
   /** Tasks whose last fetch was cut at FETCH_LIMIT. */
   #again = new Set<string>();
 
@@ -157,13 +160,22 @@ export class TailingDelivery implements DeliverySource {
     );
   }
 
-  /** The next watched tasks of the sweep: enough per poll to ask each one every `sweepMs`. */
+  /**
+   * The next watched tasks of the sweep: as many as keep a full pass within `sweepMs`, taken at
+   * most every SWEEP_SLICE_MS (each query costs about a millisecond of this process's CPU
+   * whatever it returns, so a slice is not worth a query of its own at every poll).
+   */
   #sweepSlice(): string[] {
+    const now = Date.now();
+    if (now - this.#slicedAt < SWEEP_SLICE_MS) return [];
+    const sweepMs = this.options.sweepMs ?? 2000;
+    const elapsed = Math.min(now - this.#slicedAt, sweepMs);
+    this.#slicedAt = now;
     if (this.#passAt >= this.#pass.length) {
       this.#pass = [...this.#last.keys()];
       this.#passAt = 0;
     }
-    this.#sweepOwed += (this.#pass.length * this.#intervalMs) / (this.options.sweepMs ?? 2000);
+    this.#sweepOwed += (this.#pass.length * elapsed) / sweepMs;
     const count = Math.floor(this.#sweepOwed);
     this.#sweepOwed -= count;
     const slice = this.#pass.slice(this.#passAt, this.#passAt + count);
