@@ -14,7 +14,7 @@ export interface TailingOptions {
    * event can be; spread over the polls, it never holds the database for long at once.
    */
   sweepMs?: number;
-  /** How far before the newest `createdAt` seen a poll looks (default 2000 ms). */
+  /** How far before the newest `createdAt` seen a poll looks (default 1000 ms). */
   lookbackMs?: number;
   /**
    * After a quiet spell (`quietPolls` polls in a row with nothing from other instances, default
@@ -195,7 +195,7 @@ export class TailingDelivery implements DeliverySource {
     }
     const heads = await this.#messages
       .find(
-        { createdAt: { $gte: new Date(this.#since - (this.options.lookbackMs ?? 2000)) } },
+        { createdAt: { $gte: new Date(this.#since - (this.options.lookbackMs ?? 1000)) } },
         { projection: { _id: 0, createdAt: 1, taskId: 1, seq: 1 } },
       )
       .toArray();
