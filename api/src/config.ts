@@ -120,7 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     taskRetentionDays: num(env, 'TASK_RETENTION_DAYS', 30),
     crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
     tailPollMs: int(env, 'TAIL_POLL_MS', 20),
-    tailSweepMs: int(env, 'TAIL_SWEEP_MS', 2000),
+    tailSweepMs: int(env, 'TAIL_SWEEP_MS', 5000),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,

@@ -9,7 +9,7 @@ export interface TailingOptions {
   /**
    * Besides the tasks seen moving, each poll asks a slice of the watched tasks, round-robin, for
    * everything after what this instance has, so every watched task is asked once per `sweepMs`
-   * (default 2000). This sweep is the safety net for an insert that became visible later than the
+   * (default 5000). This sweep is the safety net for an insert that became visible later than the
    * look-back window (a slow commit, a writer whose clock is behind) and bounds how late such an
    * event can be; spread over the polls, it never holds the database for long at once.
    */
@@ -168,7 +168,7 @@ export class TailingDelivery implements DeliverySource {
   #sweepSlice(): string[] {
     const now = Date.now();
     if (now - this.#slicedAt < SWEEP_SLICE_MS) return [];
-    const sweepMs = this.options.sweepMs ?? 2000;
+    const sweepMs = this.options.sweepMs ?? 5000;
     const elapsed = Math.min(now - this.#slicedAt, sweepMs);
     this.#slicedAt = now;
     if (this.#passAt >= this.#pass.length) {
