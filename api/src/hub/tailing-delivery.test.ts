@@ -96,16 +96,18 @@ describe('TailingDelivery', () => {
     const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const tasks = Array.from({ length: 50 }, (_, i) => `tail-fast-${Date.now()}-${i}`);
     const { hub, received } = recordingHub(tasks);
-    // Sweeps far apart: only the look at what was stored lately can deliver in time.
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 60_000 });
+    // Sweeps far apart (after the first pass, one task every 12 s): only the look at what was
+    // stored lately can deliver within seconds. The bounds are loose because the test database
+    // server is shared with other test files, which can hold it for a while.
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
     await tail.start(hub);
     try {
       await new Promise((r) => setTimeout(r, 100)); // past the first sweep
       for (const seq of [1, 2, 3]) {
         const stored = Date.now();
         await messages.insertOne(foreignMessage(tasks[17]!, seq));
-        await waitFor(() => received.get(tasks[17]!)!.length === seq, 3000);
-        expect(Date.now() - stored).toBeLessThan(1000);
+        await waitFor(() => received.get(tasks[17]!)!.length === seq, 20_000);
+        expect(Date.now() - stored).toBeLessThan(20_000);
       }
       expect(received.get(tasks[17]!)).toEqual([1, 2, 3]);
       expect([...received.values()].flat()).toHaveLength(3);
@@ -118,14 +120,14 @@ describe('TailingDelivery', () => {
     const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const taskId = `tail-gap-${Date.now()}`;
     const { hub, received } = recordingHub([taskId]);
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 60_000 });
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
     await tail.start(hub);
     try {
       await new Promise((r) => setTimeout(r, 100));
       // Seq 1 became visible late, stamped long before the window; seq 2 is recent.
       await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
       await messages.insertOne(foreignMessage(taskId, 2));
-      await waitFor(() => received.get(taskId)!.length === 2, 3000);
+      await waitFor(() => received.get(taskId)!.length === 2, 20_000);
       expect(received.get(taskId)).toEqual([1, 2]);
     } finally {
       await tail.stop();
@@ -142,8 +144,27 @@ describe('TailingDelivery', () => {
       await new Promise((r) => setTimeout(r, 100));
       // The task's final event, with nothing after it to reveal it to the windowed look.
       await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
-      await waitFor(() => received.get(taskId)!.length === 1, 3000);
+      await waitFor(() => received.get(taskId)!.length === 1, 20_000);
       expect(received.get(taskId)).toEqual([1]);
+    } finally {
+      await tail.stop();
+    }
+  });
+
+  it("is not blinded by a writer whose clock is ahead: the others' events still come at once", async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const [ahead, onTime] = [`tail-ahead-${Date.now()}`, `tail-ontime-${Date.now()}`];
+    const { hub, received } = recordingHub([ahead, onTime]);
+    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
+    await tail.start(hub);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await messages.insertOne(foreignMessage(ahead, 1, new Date(Date.now() + 600_000)));
+      await waitFor(() => received.get(ahead)!.length === 1, 20_000);
+      const stored = Date.now();
+      await messages.insertOne(foreignMessage(onTime, 1));
+      await waitFor(() => received.get(onTime)!.length === 1, 20_000);
+      expect(Date.now() - stored).toBeLessThan(20_000);
     } finally {
       await tail.stop();
     }

@@ -14,7 +14,11 @@ export interface TailingOptions {
    * event can be; spread over the polls, it never holds the database for long at once.
    */
   sweepMs?: number;
-  /** How far before the newest `createdAt` seen a poll looks (default 1000 ms). */
+  /**
+   * How far back (by this instance's clock) a poll looks at `createdAt` (default 1000 ms). An
+   * insert seen later than that, or stamped by a writer whose clock is behind by more, is left to
+   * the sweep.
+   */
   lookbackMs?: number;
   /**
    * After a quiet spell (`quietPolls` polls in a row with nothing from other instances, default
@@ -56,8 +60,6 @@ export class TailingDelivery implements DeliverySource {
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
-  /** Newest `createdAt` (writer's clock, epoch ms) seen; undefined until the first look. */
-  #since: number | undefined;
   /** The sweep's current pass over the watched tasks, and how far it got. */
   #pass: string[] = [];
   #passAt = 0;
@@ -124,11 +126,7 @@ export class TailingDelivery implements DeliverySource {
     this.#polling = true;
     let delivered = 0;
     try {
-      if (this.#last.size === 0) {
-        // Nobody watches: forget the position, so a later first look starts from then and not
-        // from a window reaching back to the last time someone watched.
-        this.#since = undefined;
-      } else {
+      if (this.#last.size > 0) {
         await this.#initialiseNewTasks();
         const positions = new Map(await this.#recentlyMoved());
         for (const taskId of [...this.#again, ...this.#sweepSlice()]) {
@@ -185,24 +183,14 @@ export class TailingDelivery implements DeliverySource {
 
   /** Watched tasks with a seq stored lately beyond this instance's position, and that position. */
   async #recentlyMoved(): Promise<Array<[string, number]>> {
-    if (this.#since === undefined) {
-      // Start from the newest stored event's own clock, not this instance's (they may differ).
-      const newest = await this.#messages.findOne(
-        {},
-        { projection: { _id: 0, createdAt: 1 }, sort: { createdAt: -1 } },
-      );
-      this.#since = newest?.createdAt.getTime() ?? 0;
-    }
+    // By this instance's clock, not the newest `createdAt` seen: one writer whose clock is ahead
+    // would otherwise move the window past everyone else's events.
+    const from = new Date(Date.now() - (this.options.lookbackMs ?? 1000));
     const heads = await this.#messages
-      .find(
-        { createdAt: { $gte: new Date(this.#since - (this.options.lookbackMs ?? 1000)) } },
-        { projection: { _id: 0, createdAt: 1, taskId: 1, seq: 1 } },
-      )
+      .find({ createdAt: { $gte: from } }, { projection: { _id: 0, createdAt: 1, taskId: 1, seq: 1 } })
       .toArray();
     const moved = new Map<string, number>();
     for (const head of heads) {
-      const at = head.createdAt.getTime();
-      if (at > this.#since) this.#since = at;
       const last = this.#last.get(head.taskId);
       if (last !== undefined && last >= 0 && head.seq > last) moved.set(head.taskId, last);
     }
