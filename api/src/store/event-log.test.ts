@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WireStreamResponse } from '@orchestrator-ai/transport-types';
+import type { Db } from 'mongodb';
 import { connectDatabase } from '../db/connect.js';
 import { COLLECTIONS, type Database, type TaskDoc, type TaskMessageDoc } from '../db/types.js';
 import { Hub, type HubEvent } from '../hub/hub.js';
@@ -79,6 +80,24 @@ describe('EventLog (real database)', () => {
     expect(conflicts).toBeGreaterThan(0);
   });
 
+  it('two writers of one event at a time (insertOne) also retry a taken seq and leave no hole', async () => {
+    let conflicts = 0;
+    const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const writers = [0, 1].map(
+      () => new EventLog(t.db, { ttlMs: 60_000, hub: new Hub(), onConflict: () => conflicts++ }),
+    );
+    const seqs: number[] = [];
+    // Each writer waits for its own append before the next, so every insert holds one event.
+    await Promise.all(
+      writers.map(async (log, w) => {
+        for (let i = 0; i < 20; i++)
+          seqs.push(...(await log.append(task._id, [chunk(`${w}.${i}`)])).map((e) => e.seq));
+      }),
+    );
+    expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(conflicts).toBeGreaterThan(0);
+  });
+
   it('refuses events for an unknown task and after the final one', async () => {
     const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
     await expect(log.append('nope', [chunk('x')])).rejects.toMatchObject({ output: { statusCode: 404 } });
@@ -145,6 +164,37 @@ describe('EventLog: the snapshot is written behind the acknowledgement', () => {
     expect(textOf(doc)).toBe('warm one');
   });
 
+  it('reads nothing back at the first append to a task created on this instance', async () => {
+    const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub() });
+    const tasks = new TaskStore(monitored.db, log);
+    const task = await tasks.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    commands.length = 0;
+    const [event] = await log.append(task._id, [chunk('first')], { org: 'o', agent: 'a' });
+    expect(event?.seq).toBe(1);
+    expect(commands.filter((c) => c.done).map((c) => c.name)).toEqual(['insert']);
+    // The binding is checked against the created document just the same.
+    await expect(log.append(task._id, [chunk('x')], { org: 'o', agent: 'b' })).rejects.toMatchObject({
+      output: { statusCode: 404 },
+    });
+    const doc = await tasks.get(task._id);
+    expect(doc?.lastSeq).toBe(1);
+    expect(textOf(doc)).toBe('first');
+  });
+
+  it('recovers when another instance appended first to a task created here', async () => {
+    const here = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const elsewhere = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
+    const task = await new TaskStore(t.db, here).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await elsewhere.append(task._id, [chunk('a')]);
+    await elsewhere.flushed(task._id);
+    const [event] = await here.append(task._id, [chunk('b')]);
+    expect(event?.seq).toBe(2);
+    await here.flushed(task._id);
+    const doc = await new TaskStore(t.db).get(task._id);
+    expect(doc?.lastSeq).toBe(2);
+    expect(textOf(doc)).toBe('ab');
+  });
+
   it('keeps one snapshot write in flight per task, carrying the newest state', async () => {
     const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub() });
     const task = await new TaskStore(monitored.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
@@ -181,6 +231,57 @@ describe('EventLog: the snapshot is written behind the acknowledgement', () => {
     expect(doc).toMatchObject({ lastSeq: 3, final: true, status: { state: 'TASK_STATE_COMPLETED' } });
   });
 
+  it('writes the snapshots of tasks appended to within one wait in a single update command', async () => {
+    const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub(), snapshotDelayMs: 5_000 });
+    const store = new TaskStore(monitored.db, log);
+    const tasks = await Promise.all(
+      [1, 2, 3].map(() => store.create({ org: 'o', agent: 'a', ownerId: 'u' })),
+    );
+    for (const task of tasks) await log.append(task._id, [chunk('warm ')]);
+    await log.flushed();
+
+    const seen: Array<{ on: unknown; updates: number }> = [];
+    const record = ({ commandName, command }: { commandName: string; command: Record<string, any> }) => {
+      if (commandName === 'update') seen.push({ on: command.update, updates: command.updates.length });
+    };
+    monitored.client.on('commandStarted', record);
+    try {
+      for (const task of tasks) await log.append(task._id, [chunk(task._id)]);
+      await log.flushed();
+    } finally {
+      monitored.client.off('commandStarted', record);
+    }
+    expect(seen).toEqual([{ on: COLLECTIONS.tasks, updates: 3 }]);
+    for (const task of tasks) {
+      const doc = await store.get(task._id);
+      expect(doc?.lastSeq).toBe(2);
+      expect(textOf(doc)).toBe(`warm ${task._id}`);
+    }
+  });
+
+  it('splits snapshots holding a lot of text over several update commands', async () => {
+    const log = new EventLog(monitored.db, { ttlMs: 60_000, hub: new Hub(), snapshotDelayMs: 5_000 });
+    const store = new TaskStore(monitored.db, log);
+    const tasks = await Promise.all(
+      [1, 2, 3, 4].map(() => store.create({ org: 'o', agent: 'a', ownerId: 'u' })),
+    );
+    const big = 'x'.repeat(400_000);
+    const seen: number[] = [];
+    const record = ({ commandName, command }: { commandName: string; command: Record<string, any> }) => {
+      if (commandName === 'update' && command.update === COLLECTIONS.tasks) seen.push(command.updates.length);
+    };
+    monitored.client.on('commandStarted', record);
+    try {
+      for (const task of tasks) await log.append(task._id, [chunk(big)]);
+      await log.flushed();
+    } finally {
+      monitored.client.off('commandStarted', record);
+    }
+    // 1 MiB of artifact text per write: three of these snapshots, then the fourth.
+    expect(seen).toEqual([3, 1]);
+    for (const task of tasks) expect((await store.get(task._id))?.lastSeq).toBe(1);
+  });
+
   it('writes pending snapshots on flushAll', async () => {
     const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub() });
     const store = new TaskStore(t.db);
@@ -189,6 +290,70 @@ describe('EventLog: the snapshot is written behind the acknowledgement', () => {
     await log.flushAll();
     await Promise.all(appends);
     for (const task of ids) expect((await store.get(task._id))?.lastSeq).toBe(2);
+  });
+});
+
+/** The database, with the `tasks` collection's `bulkWrite` failing its first `failures` calls. */
+function failingSnapshots(db: Db, failures: number): { db: Db; calls: () => number } {
+  let calls = 0;
+  const tasks = db.collection(COLLECTIONS.tasks);
+  const failing = new Proxy(tasks, {
+    get(target, property) {
+      if (property === 'bulkWrite')
+        return (...args: Parameters<typeof tasks.bulkWrite>) => {
+          calls++;
+          if (calls <= failures) return Promise.reject(new Error('database unavailable'));
+          return target.bulkWrite(...args);
+        };
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const wrapped = new Proxy(db, {
+    get(target, property) {
+      if (property === 'collection')
+        return (name: string) => (name === COLLECTIONS.tasks ? failing : target.collection(name));
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { db: wrapped, calls: () => calls };
+}
+
+describe('EventLog: snapshot writes that fail', () => {
+  it('retries a failed snapshot write, and a reader waiting for it gets it', async () => {
+    const store = new TaskStore(t.db);
+    const task = await store.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const { db, calls } = failingSnapshots(t.db, 2);
+    const errors: string[] = [];
+    const log = new EventLog(db, {
+      ttlMs: 60_000,
+      hub: new Hub(),
+      onSnapshotError: (taskId) => errors.push(taskId),
+    });
+    await log.append(task._id, [chunk('a'), chunk('b')]);
+    await log.flushed(task._id);
+    expect(calls()).toBe(3);
+    expect(errors).toEqual([]);
+    expect((await store.get(task._id))?.lastSeq).toBe(2);
+  });
+
+  it('gives up after its retries, reports it, and still lets readers go on', async () => {
+    const store = new TaskStore(t.db);
+    const task = await store.create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const { db, calls } = failingSnapshots(t.db, Infinity);
+    const errors: string[] = [];
+    const log = new EventLog(db, {
+      ttlMs: 60_000,
+      hub: new Hub(),
+      onSnapshotError: (taskId) => errors.push(taskId),
+    });
+    const [event] = await log.append(task._id, [chunk('a')]);
+    expect(event?.seq).toBe(1);
+    await log.flushed(task._id);
+    expect(calls()).toBe(4);
+    expect(errors).toEqual([task._id]);
+    expect((await store.get(task._id))?.lastSeq).toBe(0);
   });
 });
 

@@ -64,6 +64,13 @@ function mergeArtifact(artifacts: WireArtifact[], incoming: WireArtifact, append
   return artifacts.map((a, i) => (i === index ? merged : a));
 }
 
+/** Text and raw characters in a snapshot's artifacts: what makes a snapshot large. */
+export function artifactChars(state: TaskState): number {
+  let n = 0;
+  for (const artifact of state.artifacts) n += textLength(artifact.parts);
+  return n;
+}
+
 function textLength(parts: WirePart[]): number {
   let n = 0;
   for (const p of parts) n += 'text' in p ? p.text.length : 'raw' in p ? p.raw.length : 0;

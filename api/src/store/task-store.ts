@@ -27,6 +27,11 @@ export interface ListTasksQuery {
 export interface PendingSnapshots {
   /** Resolves once the task's document (every task's, without an id) holds what was acknowledged. */
   flushed(taskId?: string): Promise<void>;
+  /**
+   * A task was just created here. The event log knows its whole state from the document, so the
+   * task's first append need not read the task and its newest message back (two queries).
+   */
+  created?(task: TaskDoc): void;
 }
 
 /**
@@ -63,6 +68,7 @@ export class TaskStore {
       updatedAt: now,
     };
     await this.collection.insertOne(doc);
+    this.#pending?.created?.(doc);
     return doc;
   }
 

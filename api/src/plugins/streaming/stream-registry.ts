@@ -1,6 +1,9 @@
 /**
  * Every open stream of this instance, with ONE heartbeat timer for all of them (a timer per
- * stream costs memory per connection) and one sweep closing streams at their deadline.
+ * stream costs memory per connection) and one timer closing streams at their deadline. The
+ * deadline timer is armed for the earliest deadline rather than polling: a sweep walks every
+ * stream, and each wake-up of an idle process costs CPU of its own (4 sweeps a second over 2,000
+ * streams were a visible share of an idle instance).
  */
 export interface RegisteredStream {
   heartbeat(): void;
@@ -14,7 +17,10 @@ export class StreamRegistry {
   readonly #streams = new Set<RegisteredStream>();
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
+  /** When the deadline timer fires (epoch ms); Infinity when it is not armed. */
+  #nextSweep = Infinity;
 
+  /** `sweepMs`: the shortest time between two sweeps, so deadlines close together share one. */
   constructor(
     private readonly heartbeatMs: number,
     private readonly sweepMs = 250,
@@ -23,7 +29,7 @@ export class StreamRegistry {
   add(stream: RegisteredStream): void {
     this.#streams.add(stream);
     this.#heartbeatTimer ??= setInterval(() => this.#beat(), this.heartbeatMs).unref();
-    this.#deadlineTimer ??= setInterval(() => this.#sweep(), this.sweepMs).unref();
+    this.#armSweep(stream.deadline);
   }
 
   delete(stream: RegisteredStream): void {
@@ -44,16 +50,32 @@ export class StreamRegistry {
     for (const s of this.#streams) s.heartbeat();
   }
 
+  /** Makes sure a sweep runs by `at` (epoch ms). One that finds nothing due just arms the next. */
+  #armSweep(at: number): void {
+    if (!Number.isFinite(at) || at >= this.#nextSweep) return;
+    clearTimeout(this.#deadlineTimer);
+    this.#nextSweep = at;
+    this.#deadlineTimer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now())).unref();
+  }
+
   #sweep(): void {
+    this.#deadlineTimer = undefined;
+    this.#nextSweep = Infinity;
     const now = Date.now();
-    for (const s of this.#streams) if (s.deadline <= now) s.expire();
+    let next = Infinity;
+    for (const s of this.#streams) {
+      if (s.deadline <= now) s.expire();
+      else if (s.deadline < next) next = s.deadline;
+    }
+    if (this.#streams.size > 0) this.#armSweep(Math.max(next, now + this.sweepMs));
   }
 
   #stopTimers(): void {
     clearInterval(this.#heartbeatTimer);
-    clearInterval(this.#deadlineTimer);
+    clearTimeout(this.#deadlineTimer);
     this.#heartbeatTimer = undefined;
     this.#deadlineTimer = undefined;
+    this.#nextSweep = Infinity;
   }
 }
 
