@@ -159,6 +159,11 @@ export async function runConnections(ctx: Ctx): Promise<FigureOutcome> {
   const heapRaw = ratio((m) => m.heapPerConn, 'raw');
   const heapSio = ratio((m) => m.heapPerConn, 'socketio');
   const allOpen = runs.every((r) => Object.values(r).every((m) => m.opened === m.n && m.failed === 0));
+  /** Per system, the streams open in each run, for the systems where some run fell short. */
+  const shortfalls = (['raw', 'socketio', 'api'] as const)
+    .filter((sys) => runs.some((r) => r[sys] && (r[sys].opened !== r[sys].n || r[sys].failed > 0)))
+    .map((sys) => `${sys}: ${runs.map((r) => r[sys]?.opened ?? '–').join(', ')}`)
+    .join('; ');
   const reopened = runs.reduce((sum, r) => sum + (r.api?.retried ?? 0), 0);
   const apiCounted = runs.every((r) => !r.api || r.api.serverStreams === r.api.n);
   const n = ctx.sizes.connections;
@@ -173,7 +178,7 @@ export async function runConnections(ctx: Ctx): Promise<FigureOutcome> {
       ratio: heapRaw,
       target: '≤ 1.3',
       pass: check(heapRaw, '<=', 1.3),
-      note: `${allOpen && apiCounted ? 'every stream open and counted by the server' : `NOT every stream opened within ${ctx.sizes.openTimeoutSeconds} s (API: ${runs.map((r) => r.api?.opened ?? '–').join(', ')} of ${n}); per-connection figures divide by the streams open`}${reopened ? `; ${reopened} API streams were cut before their first frame and reopened` : ''}`,
+      note: `${allOpen && apiCounted ? 'every stream open and counted by the server' : `NOT every stream opened within ${ctx.sizes.openTimeoutSeconds} s (${shortfalls || `API counted ${runs.map((r) => r.api?.serverStreams ?? '–').join(', ')}`} of ${n}); per-connection figures divide by the streams open`}${reopened ? `; ${reopened} API streams were cut before their first frame and reopened` : ''}`,
     },
     {
       figure: FIGURE,
