@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { EventSource } from 'eventsource';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../logging.js';
-import { createServer, type App } from '../server.js';
+import { createServer, type App, type AppDependencies } from '../server.js';
 import { mintDevToken } from '../auth/tokens.js';
 import { useTestDatabase, type TestDatabase } from './database.js';
 import { routes, DEMO_AGENT, DEMO_ORG, type WireTask } from '@orchestrator-ai/transport-types';
@@ -32,7 +32,10 @@ export interface TestApp {
 export const ORG = 'acme';
 export const AGENT = 'writer';
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  dependencies: Pick<AppDependencies, 'limiter'> = {},
+): Promise<TestApp> {
   const database = await useTestDatabase();
   const config = loadConfig({
     PORT: '0',
@@ -48,7 +51,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
   });
   const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', destination });
-  const app = await createServer({ config, database: database.database, logger });
+  const app = await createServer({ config, database: database.database, logger, ...dependencies });
   await app.server.start();
   const baseUrl = app.server.info.uri;
   const devSettings = {

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { routes, type WireTask } from '@orchestrator-ai/transport-types';
 import {
   a2aPost,
@@ -17,6 +18,7 @@ import {
   type TestApp,
 } from '../../test-support/app.js';
 import { RESUME_EXTENSION_URI } from './agent-card.js';
+import { GatedLimiter } from '../../test-support/gated-limiter.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -454,6 +456,48 @@ describe('stream lifecycle on the server', () => {
       await expect
         .poll(async () => await subscribe(3).then(async (r) => (await r.body?.cancel(), r.status)))
         .toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a caller that leaves while its stream is being opened holds no stream and no lease', async () => {
+    const limiter = new GatedLimiter();
+    const app = await startTestApp({}, { limiter });
+    try {
+      const task = await app.createTask('alice', ORG, AGENT);
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SubscribeToTask',
+        params: { id: task.id },
+      });
+      limiter.shut();
+      const request = http.request(app.baseUrl + routes.agentBase(ORG, AGENT), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'a2a-version': '1.0',
+          authorization: `Bearer ${app.userToken('alice')}`,
+        },
+      });
+      request.on('error', () => undefined);
+      request.end(body);
+      await limiter.waitForArrivals(1);
+      request.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      limiter.open();
+      await expect.poll(() => limiter.held.get('alice'), { timeout: 2000 }).toBe(0);
+      const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^a2a_sse_active_streams 0$/m);
+      // One stream allowed: the next subscription opens.
+      const next = await a2aPost(
+        app,
+        { jsonrpc: '2.0', id: 2, method: 'SubscribeToTask', params: { id: task.id } },
+        { org: ORG, agent: AGENT },
+      );
+      expect(next.status).toBe(200);
+      await next.body?.cancel();
     } finally {
       await app.close();
     }

@@ -119,6 +119,7 @@ async function openStream(
     },
     from,
   );
+  if (stream.ended) return h.abandon;
   let history: OpenedHistory;
   try {
     history = await openHistory(log.messages, taskId, from, lastSeq);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { readSse, seqsOf, startTestApp, textChunk, type TestApp, json } from '../../test-support/app.js';
+import { GatedLimiter } from '../../test-support/gated-limiter.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,4 +123,41 @@ describe('token lifetime', () => {
     expect(late.status).toBe(401);
     expect((await json(late)).code).toBe('token_expired');
   }, 25_000);
+});
+
+describe('a client that leaves while its stream is being opened', () => {
+  const limiter = new GatedLimiter();
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({}, { limiter });
+  });
+  afterAll(() => t.close());
+
+  it('leaves no stream, subscription or lease behind, and the user can open the next one', async () => {
+    const task = await t.createTask();
+    const token = await t.streamToken(task.id);
+    const hubBaseline = t.app.hub.subscriptionCount;
+    limiter.shut();
+    const request = http.get(new URL(t.streamUrl(task.id, { token })));
+    request.on('error', () => undefined);
+    await limiter.waitForArrivals(limiter.arrived + 1);
+    // The tab goes away while the server still waits on the lease.
+    request.destroy();
+    await sleep(100);
+    limiter.open();
+    await sleep(200);
+
+    expect(limiter.held.get('alice')).toBe(0);
+    expect(t.app.hub.subscriptionCount).toBe(hubBaseline);
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^a2a_sse_active_streams 0$/m);
+    // With a budget of one stream, the user's next stream opens (a leaked lease would make it a 429).
+    await t.append(task.id, { events: [textChunk('after')] });
+    const next = await readSse(t.streamUrl(task.id, { token, lastEventId: '0' }), {
+      until: (f) => f.length >= 2,
+      timeoutMs: 5000,
+    });
+    expect(next.status).toBe(200);
+    expect(seqsOf(next.frames)).toEqual([1]);
+  });
 });

@@ -17,6 +17,8 @@ export interface RawResponse {
   write(chunk: string | Buffer): boolean;
   end(): unknown;
   on(event: 'close', listener: Listener): unknown;
+  /** HTTP/1: true once the connection closed ('close' has then been emitted and will not be again). */
+  readonly closed?: boolean;
   off(event: 'close' | 'finish', listener: Listener): unknown;
   listeners(event: 'close' | 'finish'): Listener[];
   socket?: { setNoDelay?(noDelay?: boolean): unknown } | null;
@@ -25,6 +27,10 @@ export interface RawResponse {
 }
 
 type CloseReason = 'final' | 'slow' | 'error' | 'shutdown' | 'token-expiry' | 'client-gone';
+
+function connectionClosed(res: RawResponse): boolean {
+  return res.closed === true || res.stream?.destroyed === true;
+}
 
 /** What every stream of this instance shares: one object, not a copy per connection. */
 export interface StreamServices {
@@ -78,6 +84,8 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     res.on('close', this.#onClientGone);
     services.metrics.activeStreams.inc();
     services.metrics.streamsOpened.inc();
+    // The client may have left while the task was read and the lease taken: its 'close' is past.
+    if (connectionClosed(res)) this.end('client-gone');
   }
 
   get ended(): boolean {
