@@ -95,6 +95,25 @@ describe('loadConfig honours the environment', () => {
     const config = loadConfig({ SSE_HEARTBEAT_SECONDS: '2', MAX_APPEND_BATCH: '5', MAX_EVENT_BYTES: '1024' });
     expect(config).toMatchObject({ sseHeartbeatSeconds: 2, maxAppendBatch: 5, maxEventBytes: 1024 });
   });
+
+  it('nudges peers over UDP on the listening address by default; PEER_NUDGE_* choose another', () => {
+    expect(loadConfig({}).peerNudges).toEqual({ bindHost: '127.0.0.1', advertiseHost: '127.0.0.1', port: 0 });
+    expect(loadConfig({ HOST: 'localhost' }).peerNudges?.bindHost).toBe('127.0.0.1');
+    const wildcard = loadConfig({ HOST: '0.0.0.0' }).peerNudges!;
+    expect(wildcard.bindHost).toBe('0.0.0.0');
+    // Peers cannot send to 0.0.0.0: they get an address of this machine.
+    expect(wildcard.advertiseHost).not.toBe('0.0.0.0');
+    expect(
+      loadConfig({
+        PEER_NUDGE_HOST: '10.0.0.5',
+        PEER_NUDGE_ADVERTISE: 'api-1.internal',
+        PEER_NUDGE_PORT: '7400',
+      }).peerNudges,
+    ).toEqual({ bindHost: '10.0.0.5', advertiseHost: 'api-1.internal', port: 7400 });
+    expect(loadConfig({ PEER_NUDGES: 'off' }).peerNudges).toBeUndefined();
+    refuses({ PEER_NUDGES: 'maybe' }, /PEER_NUDGES must be on or off/);
+    refuses({ PEER_NUDGE_PORT: '70000' }, /PEER_NUDGE_PORT must be at most 65535/);
+  });
 });
 
 describe('production mode', () => {

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DEFAULTS } from '@orchestrator-ai/transport-types';
 
@@ -42,6 +43,8 @@ export interface Config {
   tailPollMs: number;
   /** How often the tail asks task by task (its safety net for late-visible inserts). */
   tailSweepMs: number;
+  /** UDP hints between tailing instances ("I just stored events of these tasks"); undefined: off. */
+  peerNudges: { bindHost: string; advertiseHost: string; port: number } | undefined;
   pruneEveryMs: number;
   /** Orchestration data of tasks finished longer ago than this is removed. */
   taskRetentionDays: number;
@@ -121,11 +124,35 @@ export function loadConfig(env: Env = process.env): Config {
     crossInstance: parseCrossInstance(env.CROSS_INSTANCE),
     tailPollMs: int(env, 'TAIL_POLL_MS', 20),
     tailSweepMs: int(env, 'TAIL_SWEEP_MS', 5000),
+    peerNudges: parsePeerNudges(env, env.HOST || DEFAULTS.host),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,
     tls: parseTls(env.TLS_CERT_FILE, env.TLS_KEY_FILE),
   };
+}
+
+/**
+ * On unless PEER_NUDGES=off. The UDP socket binds to PEER_NUDGE_HOST (default: HOST) and other
+ * instances send to PEER_NUDGE_ADVERTISE (default: the bind address, or this machine's first
+ * external IPv4 address when that is a wildcard).
+ */
+function parsePeerNudges(env: NodeJS.ProcessEnv, host: string): Config['peerNudges'] {
+  const mode = env.PEER_NUDGES || 'on';
+  if (mode === 'off') return undefined;
+  if (mode !== 'on') throw new ConfigError(`PEER_NUDGES must be on or off, got "${mode}"`);
+  const bindHost = nonEmpty(env.PEER_NUDGE_HOST) ?? (host === 'localhost' ? '127.0.0.1' : host);
+  const port = int(env, 'PEER_NUDGE_PORT', 0);
+  if (port > 65535) throw new ConfigError(`PEER_NUDGE_PORT must be at most 65535, got "${port}"`);
+  const wildcard = bindHost === '0.0.0.0' || bindHost === '::';
+  const advertiseHost = nonEmpty(env.PEER_NUDGE_ADVERTISE) ?? (wildcard ? externalAddress() : bindHost);
+  return { bindHost, advertiseHost, port };
+}
+
+function externalAddress(): string {
+  for (const addresses of Object.values(networkInterfaces()))
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
 }
 
 /** Dev mode unless asked otherwise or an identity provider's key is configured. */

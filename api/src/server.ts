@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { Hub, type DeliverySource, type HubEvent } from './hub/hub.js';
 import { ChangeStreamDelivery, supportsChangeStreams, TailingDelivery } from './hub/tailing-delivery.js';
+import { PeerNudges } from './hub/peer-nudges.js';
 import { REDACT_PATHS } from './logging.js';
 import { exceedsDepth, hasNulKey } from './http/json-depth.js';
 import { Metrics } from './observability/metrics.js';
@@ -52,12 +53,24 @@ function listenerOptions(config: Config): { listener?: import('node:http').Serve
   return { listener: listener as unknown as import('node:http').Server, tls: true };
 }
 
+const describe = (settings: Record<string, string | number>) =>
+  Object.entries(settings)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+
 /** Change streams where the deployment has them, else a tailing query by seq. */
 async function chooseDelivery(
   config: Config,
   database: Database,
   metrics: Metrics,
-): Promise<(DeliverySource & { kind: string; noteLocal?(events: readonly HubEvent[]): void }) | undefined> {
+): Promise<
+  | (DeliverySource & {
+      kind: string;
+      settings?: Record<string, string | number>;
+      noteLocal?(events: readonly HubEvent[]): void;
+    })
+  | undefined
+> {
   if (config.crossInstance === 'off') return undefined;
   const onDelivered = (count: number) => metrics.crossInstanceEvents.inc(count);
   if (config.crossInstance !== 'tailing' && (await supportsChangeStreams(database.db)))
@@ -65,6 +78,7 @@ async function chooseDelivery(
   return new TailingDelivery(database.db, {
     pollMs: config.tailPollMs,
     sweepMs: config.tailSweepMs,
+    nudges: config.peerNudges && new PeerNudges(database.db, config.peerNudges),
     onDelivered,
   });
 }
@@ -233,13 +247,15 @@ export async function createServer({
   server.ext('onPreStop', () => simulator.stopAll());
   server.ext('onPostStop', () => log.flushAll());
   if (delivery) {
-    server.ext('onPreStart', () => delivery.start(hub));
+    server.ext('onPreStart', async () => {
+      await delivery.start(hub);
+      logger.info(
+        { delivery: delivery.kind, ...delivery.settings },
+        `cross-instance delivery: ${delivery.kind}${delivery.settings ? ` (${describe(delivery.settings)})` : ''}`,
+      );
+    });
     server.ext('onPostStop', () => delivery.stop());
-  }
-  logger.info(
-    { delivery: delivery?.kind ?? 'in-process only' },
-    `cross-instance delivery: ${delivery?.kind ?? 'off'}`,
-  );
+  } else logger.info({ delivery: 'in-process only' }, 'cross-instance delivery: off');
 
   return { server, hub, tasks, log, metrics: appMetrics, simulator };
 }

@@ -5,7 +5,7 @@ import { MIGRATIONS, runMigrations, type MigrationRecord } from './migrations.js
 import { COLLECTIONS } from './types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 
-const ALL_VERSIONS = ['202502090001', '202502090002', '202611260003', '202611260004'];
+const ALL_VERSIONS = ['202502090001', '202502090002', '202611260003', '202611260004', '202611260005'];
 
 const opened: TestDatabase[] = [];
 async function freshDatabase(): Promise<TestDatabase> {
@@ -33,6 +33,7 @@ describe('runMigrations', () => {
       expect.objectContaining({ migration: '202502090002_orchestration_persistence' }),
       expect.objectContaining({ migration: '202611260003_limits' }),
       expect.objectContaining({ migration: '202611260004_message_arrival_order' }),
+      expect.objectContaining({ migration: '202611260005_delivery_peers' }),
     ]);
 
     // tasks
@@ -63,6 +64,9 @@ describe('runMigrations', () => {
     expect(await indexOn(db, COLLECTIONS.streamLeases, { expiresAt: 1 })).toMatchObject({
       expireAfterSeconds: 0,
     });
+    expect(await indexOn(db, COLLECTIONS.deliveryPeers, { expiresAt: 1 })).toMatchObject({
+      expireAfterSeconds: 0,
+    });
 
     // the unique index really holds
     const messages = db.collection(COLLECTIONS.taskMessages);
@@ -81,11 +85,12 @@ describe('runMigrations', () => {
       ['202502090002', 'orchestration_persistence'],
       ['202611260003', 'limits'],
       ['202611260004', 'message_arrival_order'],
+      ['202611260005', 'delivery_peers'],
     ]);
     for (const r of records) expect(r.appliedAt).toBeInstanceOf(Date);
 
     expect(await runMigrations(db)).toEqual([]);
-    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
+    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(5);
   });
 
   it('lets two instances migrate the same database at once', async () => {
@@ -96,7 +101,7 @@ describe('runMigrations', () => {
       const [a, b] = await Promise.all([runMigrations(t.db), runMigrations(other.db)]);
       // Each version was recorded by exactly one of them.
       expect([...a, ...b].sort()).toEqual(ALL_VERSIONS);
-      expect(await t.db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
+      expect(await t.db.collection(COLLECTIONS.migrations).countDocuments()).toBe(5);
       expect(await indexOn(t.db, COLLECTIONS.taskMessages, { taskId: 1, seq: 1 })).toMatchObject({
         unique: true,
       });
@@ -127,6 +132,6 @@ describe('runMigrations', () => {
       'migration 209901010001_broken failed: boom',
     );
     // what went before is recorded; the broken one is not
-    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(4);
+    expect(await db.collection(COLLECTIONS.migrations).countDocuments()).toBe(5);
   });
 });

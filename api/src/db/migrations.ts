@@ -87,6 +87,16 @@ export const MIGRATIONS: readonly Migration[] = [
       await createIndexes(db, COLLECTIONS.taskMessages, [{ key: { createdAt: 1, taskId: 1, seq: 1 } }]);
     },
   },
+  {
+    version: '202611260005',
+    name: 'delivery_peers',
+    async up(db) {
+      // Instances that tail the database announce where to nudge them; a dead one's entry expires.
+      await createIndexes(db, COLLECTIONS.deliveryPeers, [
+        { key: { expiresAt: 1 }, options: { expireAfterSeconds: 0 } },
+      ]);
+    },
+  },
 ];
 
 /**

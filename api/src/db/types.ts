@@ -54,4 +54,5 @@ export const COLLECTIONS = {
   agendaJobs: 'agenda_jobs',
   rateLimits: 'rate_limits',
   streamLeases: 'stream_leases',
+  deliveryPeers: 'delivery_peers',
 } as const;

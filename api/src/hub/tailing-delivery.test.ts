@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 import { Hub, type HubEvent } from './hub.js';
-import { TailingDelivery } from './tailing-delivery.js';
+import { TailingDelivery, type TailingOptions } from './tailing-delivery.js';
+import { PeerNudges } from './peer-nudges.js';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -167,6 +168,83 @@ describe('TailingDelivery', () => {
       expect(Date.now() - stored).toBeLessThan(20_000);
     } finally {
       await tail.stop();
+    }
+  });
+});
+
+describe('TailingDelivery with peer nudges', () => {
+  /** Two tails on the database, each with its nudges, as on two instances. */
+  async function pair(readerOptions: Partial<TailingOptions>, taskIds: string[]) {
+    const nudges = () =>
+      new PeerNudges(t.db, { bindHost: '127.0.0.1', advertiseHost: '127.0.0.1', port: 0, refreshMs: 100 });
+    const writerNudges = nudges();
+    const readerNudges = nudges();
+    const writer = new TailingDelivery(t.db, { pollMs: 10_000, nudges: writerNudges });
+    const hub = new Hub();
+    const received = new Map<string, number[]>(taskIds.map((id) => [id, []]));
+    const reader = new TailingDelivery(t.db, {
+      pollMs: 20,
+      sweepMs: 600_000,
+      ...readerOptions,
+      nudges: readerNudges,
+    });
+    await writer.start(new Hub());
+    await reader.start(hub);
+    // Subscribed after the start, as streams are: from the position they read up to.
+    for (const id of taskIds) hub.subscribe(id, (e) => received.get(id)!.push(e.seq), 0);
+    await waitFor(() => writerNudges.peerCount === 1 && readerNudges.peerCount === 1);
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    /** What the writer's event log does: store, then note the local publish (which nudges). */
+    const append = async (taskId: string, seq: number) => {
+      await messages.insertOne(foreignMessage(taskId, seq));
+      writer.noteLocal([{ taskId, seq, json: '{}', final: false, storedAt: Date.now() }]);
+    };
+    const stop = () => Promise.all([writer.stop(), reader.stop()]);
+    return { reader, received, append, messages, stop };
+  }
+
+  it('polls as soon as another instance says it stored events, long before its next timed poll', async () => {
+    const [nudged, unannounced] = [`nudge-${Date.now()}`, `nudge-quiet-${Date.now()}`];
+    const { received, append, messages, stop } = await pair({ pollMs: 10_000 }, [nudged, unannounced]);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const stored = Date.now();
+      await append(nudged, 1);
+      await waitFor(() => received.get(nudged)!.length === 1, 5000);
+      expect(Date.now() - stored).toBeLessThan(5000);
+      // An insert nobody announced waits for a timed poll (10 s away).
+      await messages.insertOne(foreignMessage(unannounced, 1));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(received.get(unannounced)).toEqual([]);
+      await append(nudged, 2);
+      await waitFor(() => received.get(nudged)!.length === 2, 5000);
+      // The nudged poll looked at everything stored lately: the unannounced event came with it.
+      expect(received.get(unannounced)).toEqual([1]);
+      expect(received.get(nudged)).toEqual([1, 2]);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('keeps its timed polls slow while nudges announce the events, fast again when one is missed', async () => {
+    const taskId = `nudge-pace-${Date.now()}`;
+    const { reader, received, append, messages, stop } = await pair({ maxIdleFactor: 4, quietPolls: 3 }, [
+      taskId,
+    ]);
+    try {
+      await waitFor(() => reader.intervalMs === 80);
+      for (let seq = 1; seq <= 5; seq++) {
+        await append(taskId, seq);
+        await waitFor(() => received.get(taskId)!.length === seq, 5000);
+      }
+      expect(reader.intervalMs).toBe(80);
+      // A lost datagram: the timed poll finds the event and the pace goes back to fast.
+      await messages.insertOne(foreignMessage(taskId, 6));
+      await waitFor(() => received.get(taskId)!.length === 6, 5000);
+      expect(reader.intervalMs).toBe(20);
+      expect(received.get(taskId)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await stop();
     }
   });
 });

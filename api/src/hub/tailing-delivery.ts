@@ -2,6 +2,7 @@ import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { isFinalEvent } from '../store/event-log.js';
 import type { DeliverySource, Hub, HubEvent } from './hub.js';
+import type { PeerNudges } from './peer-nudges.js';
 
 export interface TailingOptions {
   /** Poll interval while other instances are writing. */
@@ -30,6 +31,13 @@ export interface TailingOptions {
   quietPolls?: number;
   /** Tasks per query (an `$or` of `{taskId, seq > last}` clauses, each on the unique index). */
   batchTasks?: number;
+  /**
+   * Hints from and to other instances: a peer that appended says so at once and this tail polls
+   * then, not at its next tick. Polls that a nudge prompted do not count against the quiet
+   * backoff, so with working nudges the timed polls slow to their safety-net pace; one that finds
+   * something no nudge announced (a lost datagram) brings the fast pace back.
+   */
+  nudges?: PeerNudges;
   onDelivered?(count: number): void;
 }
 
@@ -57,6 +65,8 @@ export class TailingDelivery implements DeliverySource {
   #timer: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
   #polling = false;
+  /** A nudge arrived during a poll: poll again as soon as it ends. */
+  #nudgedAgain = false;
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
@@ -75,6 +85,16 @@ export class TailingDelivery implements DeliverySource {
   ) {
     this.#messages = db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     this.#intervalMs = options.pollMs;
+  }
+
+  /** What this tail runs with, for the start-up log line. */
+  get settings(): Record<string, string | number> {
+    const nudges = this.options.nudges;
+    return {
+      pollMs: this.options.pollMs,
+      sweepMs: this.options.sweepMs ?? 5000,
+      nudges: nudges ? `udp ${nudges.address}:${nudges.port}` : 'off',
+    };
   }
 
   /** The current poll interval (ms). */
@@ -97,6 +117,7 @@ export class TailingDelivery implements DeliverySource {
       },
       removed: (taskId) => this.#last.delete(taskId),
     });
+    await this.options.nudges?.start((taskIds) => this.nudge(taskIds));
     this.#schedule();
   }
 
@@ -105,14 +126,28 @@ export class TailingDelivery implements DeliverySource {
     clearTimeout(this.#timer);
     this.#unwatch?.();
     this.#last.clear();
+    await this.options.nudges?.stop();
   }
 
-  /** Local appends move the tail forward without a query. */
+  /** Local appends move the tail forward without a query, and other instances hear of them. */
   noteLocal(events: readonly HubEvent[]): void {
     for (const e of events) {
       const last = this.#last.get(e.taskId);
       if (last !== undefined && e.seq > last) this.#last.set(e.taskId, e.seq);
     }
+    this.options.nudges?.nudge(events.map((e) => e.taskId));
+  }
+
+  /** Another instance stored events of these tasks (none named: of any): poll now if any is watched. */
+  nudge(taskIds: readonly string[]): void {
+    if (this.#stopped || !this.#hub) return;
+    if (taskIds.length > 0 && !taskIds.some((id) => this.#last.has(id))) return;
+    if (this.#polling) {
+      this.#nudgedAgain = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    void this.#poll(true);
   }
 
   #schedule(): void {
@@ -121,8 +156,9 @@ export class TailingDelivery implements DeliverySource {
     this.#timer.unref();
   }
 
-  async #poll(): Promise<void> {
-    if (this.#polling || this.#stopped || !this.#hub) return this.#schedule();
+  async #poll(nudged = false): Promise<void> {
+    if (this.#polling) return; // the poll under way schedules the next one
+    if (this.#stopped || !this.#hub) return this.#schedule();
     this.#polling = true;
     let delivered = 0;
     try {
@@ -140,12 +176,20 @@ export class TailingDelivery implements DeliverySource {
       // The database is briefly unreachable: try again next tick; streams catch up by seq.
     } finally {
       this.#polling = false;
-      const { pollMs, maxIdleFactor = 8, quietPolls = 20 } = this.options;
-      this.#emptyPolls = delivered > 0 ? 0 : this.#emptyPolls + 1;
-      this.#intervalMs =
-        this.#emptyPolls <= quietPolls ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
-      this.#schedule();
+      if (!nudged) this.#pace(delivered);
+      if (this.#nudgedAgain && !this.#stopped) {
+        this.#nudgedAgain = false;
+        void this.#poll(true);
+      } else this.#schedule();
     }
+  }
+
+  /** Fast while timed polls find events, slower and slower through a quiet spell. */
+  #pace(delivered: number): void {
+    const { pollMs, maxIdleFactor = 8, quietPolls = 20 } = this.options;
+    this.#emptyPolls = delivered > 0 ? 0 : this.#emptyPolls + 1;
+    this.#intervalMs =
+      this.#emptyPolls <= quietPolls ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
   }
 
   async #initialiseNewTasks(): Promise<void> {
