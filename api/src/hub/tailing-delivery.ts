@@ -65,8 +65,10 @@ export class TailingDelivery implements DeliverySource {
   #timer: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
   #polling = false;
-  /** A nudge arrived during a poll: poll again as soon as it ends. */
-  #nudgedAgain = false;
+  /** Watched tasks named by nudges not yet acted on. */
+  readonly #nudgedTasks = new Set<string>();
+  /** A nudge named no task (too many for one datagram): the next poll looks at everything. */
+  #nudgedAll = false;
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
@@ -141,13 +143,15 @@ export class TailingDelivery implements DeliverySource {
   /** Another instance stored events of these tasks (none named: of any): poll now if any is watched. */
   nudge(taskIds: readonly string[]): void {
     if (this.#stopped || !this.#hub) return;
-    if (taskIds.length > 0 && !taskIds.some((id) => this.#last.has(id))) return;
-    if (this.#polling) {
-      this.#nudgedAgain = true;
-      return;
-    }
+    if (taskIds.length === 0) this.#nudgedAll = true;
+    for (const id of taskIds) if (this.#last.has(id)) this.#nudgedTasks.add(id);
+    if (this.#polling || !this.#nudged()) return; // a poll under way looks again when it ends
     clearTimeout(this.#timer);
     void this.#poll(true);
+  }
+
+  #nudged(): boolean {
+    return this.#nudgedAll || this.#nudgedTasks.size > 0;
   }
 
   #schedule(): void {
@@ -164,7 +168,12 @@ export class TailingDelivery implements DeliverySource {
     try {
       if (this.#last.size > 0) {
         await this.#initialiseNewTasks();
-        const positions = new Map(await this.#recentlyMoved());
+        // A nudge that named its tasks needs no look at what moved: it says what did.
+        // Taken before any await: a nudge that arrives meanwhile is for the next poll.
+        const named = nudged && !this.#nudgedAll ? [...this.#nudgedTasks] : undefined;
+        this.#nudgedTasks.clear();
+        this.#nudgedAll = false;
+        const positions = new Map(named ? this.#positionsOf(named) : await this.#recentlyMoved());
         for (const taskId of [...this.#again, ...this.#sweepSlice()]) {
           const last = this.#last.get(taskId);
           if (last !== undefined && last >= 0) positions.set(taskId, last);
@@ -177,10 +186,8 @@ export class TailingDelivery implements DeliverySource {
     } finally {
       this.#polling = false;
       if (!nudged) this.#pace(delivered);
-      if (this.#nudgedAgain && !this.#stopped) {
-        this.#nudgedAgain = false;
-        void this.#poll(true);
-      } else this.#schedule();
+      if (this.#nudged() && !this.#stopped) void this.#poll(true);
+      else this.#schedule();
     }
   }
 
@@ -223,6 +230,15 @@ export class TailingDelivery implements DeliverySource {
     const slice = this.#pass.slice(this.#passAt, this.#passAt + count);
     this.#passAt += slice.length;
     return slice;
+  }
+
+  #positionsOf(taskIds: Iterable<string>): Array<[string, number]> {
+    const positions: Array<[string, number]> = [];
+    for (const id of taskIds) {
+      const last = this.#last.get(id);
+      if (last !== undefined && last >= 0) positions.push([id, last]);
+    }
+    return positions;
   }
 
   /** Watched tasks with a seq stored lately beyond this instance's position, and that position. */

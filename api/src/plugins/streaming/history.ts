@@ -36,11 +36,11 @@ export async function openHistory(
   taskId: string,
   after: number,
   lastSeq: number,
-  now = new Date(),
+  { now = new Date(), batchSize = BATCH }: { now?: Date; batchSize?: number } = {},
 ): Promise<OpenedHistory> {
   const cursor = messages.find(
     { taskId, seq: { $gt: after }, expiresAt: { $gt: now } },
-    { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize: BATCH },
+    { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize },
   );
   let first: TaskMessageDoc | null;
   try {
@@ -51,12 +51,26 @@ export async function openHistory(
   }
   const historyTruncated = first ? first.seq > after + 1 : lastSeq > after;
   const earliestSeq = historyTruncated ? (first?.seq ?? lastSeq + 1) : undefined;
+  // The next reply is asked for before the current one is handed over: the database prepares it
+  // while this process writes the current one out (the two work on different cores).
   async function* batches(): History {
+    let more: Promise<boolean> | undefined;
     try {
       if (!first) return;
-      yield [toFrame(first), ...cursor.readBufferedDocuments().map(toFrame)];
-      while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toFrame);
+      let batch = [first, ...cursor.readBufferedDocuments()];
+      for (;;) {
+        more = cursor.hasNext();
+        // Handled here so a failure while the consumer is busy is not an unhandled rejection; the
+        // await below still throws it.
+        more.catch(() => undefined);
+        yield batch.map(toFrame);
+        const again = await more;
+        more = undefined;
+        if (!again) return;
+        batch = cursor.readBufferedDocuments();
+      }
     } finally {
+      await more?.catch(() => undefined);
       await cursor.close().catch(() => undefined);
     }
   }
