@@ -78,7 +78,9 @@ async function chooseDelivery(
   return new TailingDelivery(database.db, {
     pollMs: config.tailPollMs,
     sweepMs: config.tailSweepMs,
-    nudges: config.peerNudges && new PeerNudges(database.db, config.peerNudges),
+    nudges:
+      config.peerNudges &&
+      new PeerNudges(database.db, { ...config.peerNudges, secret: config.streamTokenSecret }),
     onDelivered,
   });
 }

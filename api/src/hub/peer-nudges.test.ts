@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { COLLECTIONS } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
-import { PeerNudges, type PeerDoc } from './peer-nudges.js';
+import type { HubEvent } from './hub.js';
+import { PeerNudges, type Nudge, type PeerDoc } from './peer-nudges.js';
 
 let t: TestDatabase;
 const started: PeerNudges[] = [];
@@ -23,32 +24,42 @@ const waitFor = async (condition: () => boolean, timeoutMs = 3000) => {
   }
 };
 
+const event = (taskId: string, seq: number, json = `{"n":${seq}}`): HubEvent => ({
+  taskId,
+  seq,
+  json,
+  final: false,
+  storedAt: 1_700_000_000_000 + seq,
+});
+
 /** A started instance whose nudges are recorded. */
-async function peer(refreshMs = 100) {
+async function peer(secret = 'shared-secret') {
   const nudges = new PeerNudges(t.db, {
     bindHost: '127.0.0.1',
     advertiseHost: '127.0.0.1',
     port: 0,
-    refreshMs,
+    refreshMs: 100,
+    secret,
   });
-  const heard: string[][] = [];
-  await nudges.start((ids) => heard.push(ids));
+  const heard: Nudge[] = [];
+  await nudges.start((nudge) => heard.push(nudge));
   started.push(nudges);
   return { nudges, heard };
 }
 
 describe('PeerNudges', () => {
-  it('tells every other live instance which tasks moved, one datagram per tick, never itself', async () => {
+  it('tells every other live instance what it stored, one datagram per tick, never itself', async () => {
     const a = await peer();
     const b = await peer();
     const c = await peer();
     await waitFor(() => a.nudges.peerCount === 2 && b.nudges.peerCount === 2);
 
-    a.nudges.nudge(['t1']);
-    a.nudges.nudge(['t2', 't1']);
+    a.nudges.nudge([event('t1', 1)]);
+    a.nudges.nudge([event('t2', 1), event('t1', 2)]);
     await waitFor(() => b.heard.length === 1 && c.heard.length === 1);
-    expect(b.heard[0]!.sort()).toEqual(['t1', 't2']);
-    expect(c.heard[0]!.sort()).toEqual(['t1', 't2']);
+    const expected = { taskIds: ['t1', 't2'], events: [event('t1', 1), event('t2', 1), event('t1', 2)] };
+    expect(b.heard[0]).toEqual(expected);
+    expect(c.heard[0]).toEqual(expected);
     expect(a.heard).toEqual([]);
     expect(a.nudges.counts.sent).toBe(2);
     await sleep(50);
@@ -70,26 +81,35 @@ describe('PeerNudges', () => {
     await waitFor(() => a.nudges.peerCount === 0);
     await sleep(250);
     expect(a.nudges.peerCount).toBe(0);
-    a.nudges.nudge(['t1']);
+    a.nudges.nudge([event('t1', 1)]);
     await sleep(20);
     expect(a.nudges.counts.sent).toBe(0);
   });
 
-  it('sends a bare nudge ("look at everything") when the task ids would not fit one datagram', async () => {
+  it('names only the tasks when their events would not fit a datagram, and none when the names would not', async () => {
     const a = await peer();
     const b = await peer();
     await waitFor(() => a.nudges.peerCount === 1);
-    a.nudges.nudge(Array.from({ length: 100 }, (_, i) => `task-${i}-${'x'.repeat(20)}`));
+    const big = JSON.stringify({ text: 'x'.repeat(5000) });
+    a.nudges.nudge([event('t1', 1, big), event('t2', 1, big)]);
     await waitFor(() => b.heard.length === 1);
-    expect(b.heard[0]).toEqual([]);
+    expect(b.heard[0]).toEqual({ taskIds: ['t1', 't2'], events: [] });
+    a.nudges.nudge(Array.from({ length: 400 }, (_, i) => event(`task-${i}-${'x'.repeat(20)}`, 1)));
+    await waitFor(() => b.heard.length === 2);
+    expect(b.heard[1]).toEqual({ taskIds: [], events: [] });
   });
 
-  it('ignores datagrams that are not nudges', async () => {
+  it('drops datagrams that are not nudges, and nudges not signed with the shared secret', async () => {
     const b = await peer();
     const socket = dgram.createSocket('udp4');
     try {
       await new Promise<void>((resolve) => socket.send('hello', b.nudges.port, '127.0.0.1', () => resolve()));
-      await sleep(100);
+      // Anyone without the secret (here an instance configured with another) cannot put events
+      // into b's streams.
+      const forger = await peer('another-secret');
+      await waitFor(() => forger.nudges.peerCount === 1);
+      forger.nudges.nudge([event('t1', 1, '{"forged":true}')]);
+      await waitFor(() => b.nudges.counts.rejected === 2);
       expect(b.heard).toEqual([]);
       expect(b.nudges.counts.received).toBe(0);
     } finally {

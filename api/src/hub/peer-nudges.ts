@@ -1,8 +1,9 @@
 import dgram from 'node:dgram';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS } from '../db/types.js';
+import type { HubEvent } from './hub.js';
 
 export interface PeerDoc {
   _id: string;
@@ -22,19 +23,37 @@ export interface PeerNudgeOptions {
   refreshMs?: number;
   /** An entry not renewed for this long is no longer a peer (default 5 × refreshMs). */
   ttlMs?: number;
+  /** Shared by every instance (the stream token secret): datagrams are signed with it. */
+  secret: string;
 }
 
-/** Datagrams start with this: anything else on the port is not ours and is dropped. */
-const MAGIC = 'oa-nudge/1';
-/** Task ids beyond this many bytes are left out: a bare nudge means "look at everything". */
-const MAX_PAYLOAD = 1200;
+/** What a datagram told: the tasks that moved and, when they fit, their events. */
+export interface Nudge {
+  /** Empty: too many to name, look at everything. */
+  taskIds: string[];
+  /** In seq order per task; events of named tasks may be left out (too large for a datagram). */
+  events: HubEvent[];
+}
+
+type WireEvent = [taskId: string, seq: number, storedAt: number, final: 0 | 1, json: string];
+
+/** Datagrams start with this and an HMAC-SHA256 of the rest: anything else is dropped. */
+const MAGIC = Buffer.from('oa-nudge/2');
+const MAC_BYTES = 32;
+/**
+ * Beyond this a datagram leaves out the events (then the task ids): loopback carries 64 KB, but
+ * a larger datagram between hosts is split into IP fragments, and losing one loses it all.
+ */
+const MAX_PAYLOAD = 8 * 1024;
 
 /**
- * Hints between instances that tail the database (no change streams): after an append, every
- * other live instance gets one UDP datagram naming the tasks that moved, and polls at once
- * instead of at its next tick. The database stays the only source of events: a datagram carries
- * no event, so a lost, late or forged one costs at most a poll, and the tail's own polling still
- * finds everything. Instances find each other through a collection of entries they renew.
+ * Hints between instances that tail the database (no change streams): after an append is
+ * stored, every other live instance gets one UDP datagram with the events (or, when they do not
+ * fit, the tasks that moved). A receiver publishes an event at once only when it directly follows
+ * what it already has, and otherwise reads the task from the database; the database stays the
+ * record, so a lost or late datagram costs a read or waits for the tail's own polls, never an
+ * event. Datagrams are signed with the secret every instance shares (the stream token secret):
+ * a forged one is dropped. Instances find each other through a collection of entries they renew.
  */
 export class PeerNudges {
   readonly instanceId = randomUUID();
@@ -44,16 +63,19 @@ export class PeerNudges {
   #port = 0;
   #targets: Array<{ host: string; port: number }> = [];
   #timer: NodeJS.Timeout | undefined;
-  #pending = new Set<string>();
+  readonly #key: Buffer;
+  #pending: HubEvent[] = [];
   #flushQueued = false;
   #sent = 0;
   #received = 0;
+  #rejected = 0;
   #refreshes = 0;
 
   constructor(db: Db, options: PeerNudgeOptions) {
     this.#peers = db.collection<PeerDoc>(COLLECTIONS.deliveryPeers);
     const refreshMs = options.refreshMs ?? 1000;
     this.#options = { ...options, refreshMs, ttlMs: options.ttlMs ?? refreshMs * 5 };
+    this.#key = createHmac('sha256', options.secret).update('peer-nudges').digest();
   }
 
   /** Where other instances send to. */
@@ -71,19 +93,19 @@ export class PeerNudges {
     return this.#targets.length;
   }
 
-  get counts(): { sent: number; received: number } {
-    return { sent: this.#sent, received: this.#received };
+  get counts(): { sent: number; received: number; rejected: number } {
+    return { sent: this.#sent, received: this.#received, rejected: this.#rejected };
   }
 
-  /** Listens, announces itself and learns its peers; `onNudge` gets the task ids (empty: any). */
-  async start(onNudge: (taskIds: string[]) => void): Promise<void> {
+  /** Listens, announces itself and learns its peers. */
+  async start(onNudge: (nudge: Nudge) => void): Promise<void> {
     const type = isIP(this.#options.bindHost) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket(type);
     socket.on('message', (message) => {
-      const text = message.toString('utf8');
-      if (!text.startsWith(MAGIC)) return;
+      const nudge = this.#open(message);
+      if (!nudge) return void this.#rejected++;
       this.#received++;
-      onNudge(text.slice(MAGIC.length).split('\n').filter(Boolean));
+      onNudge(nudge);
     });
     // A send to a peer that went away answers ICMP unreachable: nothing to do, the entry expires.
     socket.on('error', () => undefined);
@@ -110,32 +132,58 @@ export class PeerNudges {
     await this.#peers.deleteOne({ _id: this.instanceId }).catch(() => undefined);
   }
 
-  /** Tells every peer these tasks moved; calls within one tick go out as one datagram. */
-  nudge(taskIds: Iterable<string>): void {
+  /** Tells every peer these events are stored; calls within one tick go out as one datagram. */
+  nudge(events: readonly HubEvent[]): void {
     if (!this.#socket || this.#targets.length === 0) return;
-    for (const id of taskIds) this.#pending.add(id);
+    this.#pending.push(...events);
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    setImmediate(() => this.#flush());
+    queueMicrotask(() => this.#flush());
   }
 
   #flush(): void {
     this.#flushQueued = false;
     const socket = this.#socket;
+    const events = this.#pending;
+    this.#pending = [];
     if (!socket) return;
-    let payload = MAGIC;
-    for (const id of this.#pending) {
-      if (payload.length + id.length + 1 > MAX_PAYLOAD) {
-        payload = MAGIC;
-        break;
-      }
-      payload += '\n' + id;
-    }
-    this.#pending.clear();
-    const bytes = Buffer.from(payload);
+    const taskIds = [...new Set(events.map((e) => e.taskId))];
+    const wire = events.map((e): WireEvent => [e.taskId, e.seq, e.storedAt, e.final ? 1 : 0, e.json]);
+    let payload = JSON.stringify({ t: taskIds, e: wire });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ t: taskIds, e: [] });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ t: [], e: [] });
+    const body = Buffer.from(payload);
+    const datagram = Buffer.concat([MAGIC, this.#mac(body), body]);
     for (const { host, port } of this.#targets) {
       this.#sent++;
-      socket.send(bytes, port, host);
+      socket.send(datagram, port, host);
+    }
+  }
+
+  #mac(body: Buffer): Buffer {
+    return createHmac('sha256', this.#key).update(body).digest();
+  }
+
+  /** The nudge in a datagram, or undefined when it is not one of ours (or not signed by one). */
+  #open(message: Buffer): Nudge | undefined {
+    if (message.length < MAGIC.length + MAC_BYTES || !message.subarray(0, MAGIC.length).equals(MAGIC)) return;
+    const mac = message.subarray(MAGIC.length, MAGIC.length + MAC_BYTES);
+    const body = message.subarray(MAGIC.length + MAC_BYTES);
+    if (!timingSafeEqual(mac, this.#mac(body))) return;
+    try {
+      const { t, e } = JSON.parse(body.toString('utf8')) as { t: string[]; e: WireEvent[] };
+      return {
+        taskIds: t,
+        events: e.map(([taskId, seq, storedAt, final, json]) => ({
+          taskId,
+          seq,
+          storedAt,
+          final: final === 1,
+          json,
+        })),
+      };
+    } catch {
+      return undefined;
     }
   }
 

@@ -176,7 +176,13 @@ describe('TailingDelivery with peer nudges', () => {
   /** Two tails on the database, each with its nudges, as on two instances. */
   async function pair(readerOptions: Partial<TailingOptions>, taskIds: string[]) {
     const nudges = () =>
-      new PeerNudges(t.db, { bindHost: '127.0.0.1', advertiseHost: '127.0.0.1', port: 0, refreshMs: 100 });
+      new PeerNudges(t.db, {
+        bindHost: '127.0.0.1',
+        advertiseHost: '127.0.0.1',
+        port: 0,
+        refreshMs: 100,
+        secret: 'shared',
+      });
     const writerNudges = nudges();
     const readerNudges = nudges();
     const writer = new TailingDelivery(t.db, { pollMs: 10_000, nudges: writerNudges });
@@ -203,7 +209,7 @@ describe('TailingDelivery with peer nudges', () => {
     return { reader, received, append, messages, stop };
   }
 
-  it('polls as soon as another instance says it stored events, long before its next timed poll', async () => {
+  it('delivers at once what another instance says it stored, long before its next timed poll', async () => {
     const [nudged, unannounced] = [`nudge-${Date.now()}`, `nudge-quiet-${Date.now()}`];
     const { reader, received, append, messages, stop } = await pair({ pollMs: 10_000 }, [
       nudged,
@@ -224,8 +230,22 @@ describe('TailingDelivery with peer nudges', () => {
       expect(received.get(nudged)).toEqual([1, 2]);
       expect(received.get(unannounced)).toEqual([]);
       // A bare nudge (too many tasks for one datagram) looks at everything stored lately.
-      reader.nudge([]);
+      reader.nudge({ taskIds: [], events: [] });
       await waitFor(() => received.get(unannounced)!.length === 1, 5000);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('reads the database when an announced event does not follow what it has (an earlier datagram lost)', async () => {
+    const taskId = `nudge-gap-${Date.now()}`;
+    const { received, append, messages, stop } = await pair({ pollMs: 10_000 }, [taskId]);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await messages.insertOne(foreignMessage(taskId, 1)); // its datagram never came
+      await append(taskId, 2);
+      await waitFor(() => received.get(taskId)!.length === 2, 5000);
+      expect(received.get(taskId)).toEqual([1, 2]);
     } finally {
       await stop();
     }

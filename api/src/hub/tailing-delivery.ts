@@ -2,7 +2,7 @@ import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { isFinalEvent } from '../store/event-log.js';
 import type { DeliverySource, Hub, HubEvent } from './hub.js';
-import type { PeerNudges } from './peer-nudges.js';
+import type { Nudge, PeerNudges } from './peer-nudges.js';
 
 export interface TailingOptions {
   /** Poll interval while other instances are writing. */
@@ -119,7 +119,7 @@ export class TailingDelivery implements DeliverySource {
       },
       removed: (taskId) => this.#last.delete(taskId),
     });
-    await this.options.nudges?.start((taskIds) => this.nudge(taskIds));
+    await this.options.nudges?.start((nudge) => this.nudge(nudge));
     this.#schedule();
   }
 
@@ -137,14 +137,33 @@ export class TailingDelivery implements DeliverySource {
       const last = this.#last.get(e.taskId);
       if (last !== undefined && e.seq > last) this.#last.set(e.taskId, e.seq);
     }
-    this.options.nudges?.nudge(events.map((e) => e.taskId));
+    this.options.nudges?.nudge(events);
   }
 
-  /** Another instance stored events of these tasks (none named: of any): poll now if any is watched. */
-  nudge(taskIds: readonly string[]): void {
+  /**
+   * Another instance stored events of these tasks (none named: of any). An event that directly
+   * follows what this instance has is published as it came; for any other watched task named,
+   * the database is read now.
+   */
+  nudge({ taskIds, events }: Nudge): void {
     if (this.#stopped || !this.#hub) return;
     if (taskIds.length === 0) this.#nudgedAll = true;
-    for (const id of taskIds) if (this.#last.has(id)) this.#nudgedTasks.add(id);
+    const direct: HubEvent[] = [];
+    const carried = new Set<string>();
+    for (const e of events) {
+      const last = this.#last.get(e.taskId);
+      if (last === undefined) continue;
+      carried.add(e.taskId);
+      if (last >= 0 && e.seq === last + 1) {
+        this.#last.set(e.taskId, e.seq);
+        direct.push(e);
+      } else if (last < 0 || e.seq > last) this.#nudgedTasks.add(e.taskId);
+    }
+    if (direct.length > 0) {
+      this.#hub.publish(direct);
+      this.options.onDelivered?.(direct.length);
+    }
+    for (const id of taskIds) if (!carried.has(id) && this.#last.has(id)) this.#nudgedTasks.add(id);
     if (this.#polling || !this.#nudged()) return; // a poll under way looks again when it ends
     clearTimeout(this.#timer);
     void this.#poll(true);
