@@ -27,6 +27,8 @@ describe('loadConfig defaults (npm start without configuration)', () => {
     expect(config.sseHeartbeatSeconds).toBe(15);
     expect(config.maxEventBytes).toBe(256 * 1024);
     expect(config.maxAppendBatch).toBe(500);
+    expect(config.snapshotDelayMs).toBe(200);
+    expect(loadConfig({ SNAPSHOT_DELAY_MS: '50' }).snapshotDelayMs).toBe(50);
     expect(config.clockSkewSeconds).toBeGreaterThan(0);
     expect(config.clockSkewSeconds).toBeLessThanOrEqual(60);
     expect(config.streamTokenAudience).toBe('stream');

@@ -43,6 +43,8 @@ export interface Config {
   tailPollMs: number;
   /** How often the tail asks task by task (its safety net for late-visible inserts). */
   tailSweepMs: number;
+  /** How long a task's snapshot write waits for more appends to fold in. */
+  snapshotDelayMs: number;
   /** UDP hints between tailing instances ("I just stored events of these tasks"); undefined: off. */
   peerNudges: { bindHost: string; advertiseHost: string; port: number } | undefined;
   pruneEveryMs: number;
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     tailPollMs: int(env, 'TAIL_POLL_MS', 20),
     tailSweepMs: int(env, 'TAIL_SWEEP_MS', 5000),
     peerNudges: parsePeerNudges(env, env.HOST || DEFAULTS.host),
+    snapshotDelayMs: int(env, 'SNAPSHOT_DELAY_MS', 200),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,

@@ -126,6 +126,7 @@ export async function createServer({
   const delivery = await chooseDelivery(config, database, appMetrics);
   const log = new EventLog(database.db, {
     ttlMs: config.taskMessageTtlMinutes * 60_000,
+    snapshotDelayMs: config.snapshotDelayMs,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
     onPublished: (events) => delivery?.noteLocal?.(events),
