@@ -277,3 +277,65 @@ describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () =
     await second.body!.cancel();
   });
 });
+
+describe.runIf(existsSync(mainJs))('peer nudges between instances that tail the database', () => {
+  let a: Instance;
+  let b: Instance;
+  beforeAll(async () => {
+    const server = await testDatabaseServer();
+    const uri = server.uri.replace(/\/?(\?|$)/, `/mn_${Date.now().toString(36)}$1`);
+    // Timed polls 5 s apart and a sweep once a minute: only a nudge can deliver within a second.
+    const env = { CROSS_INSTANCE: 'tailing', TAIL_POLL_MS: '5000', TAIL_SWEEP_MS: '60000' };
+    [a, b] = await Promise.all([startInstance(uri, env), startInstance(uri, env)]);
+  }, 30_000);
+  afterAll(() => {
+    a?.child.kill('SIGKILL');
+    b?.child.kill('SIGKILL');
+  });
+
+  it("delivers an append on A to B's stream at once, not at B's next poll", async () => {
+    expect(a.output).toMatch(/cross-instance delivery: tailing-query \(.*nudges udp 127\.0\.0\.1:\d+/);
+    const created = await fetch(`${a.base}${routes.tasks(ORG, AGENT)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${userToken}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const taskId = ((await created.json()) as { id: string }).id;
+    // Each instance re-reads who its peers are every second.
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const res = await fetch(`${b.base}${routes.stream(ORG, AGENT, taskId)}`, {
+      headers: { authorization: `Bearer ${userToken}`, 'last-event-id': '0' },
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    const nextFrameId = async (): Promise<string> => {
+      for (;;) {
+        const i = buffer.indexOf('\n\n');
+        if (i !== -1) {
+          const block = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          const id = /^id: (\d+)$/m.exec(block)?.[1];
+          if (id !== undefined && /^data: /m.test(block)) return id;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buffer += value;
+      }
+    };
+    expect(await nextFrameId()).toBe('0'); // the snapshot: B is watching the task now
+    const appended = Date.now();
+    const append = await fetch(`${a.base}${routes.events(ORG, AGENT, taskId)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        artifactUpdate: { artifact: { artifactId: 'a', parts: [{ text: 'hello' }] }, append: true },
+      }),
+    });
+    expect(append.status).toBe(200);
+    expect(await nextFrameId()).toBe('1');
+    expect(Date.now() - appended).toBeLessThan(2000);
+    await reader.cancel();
+  });
+});
