@@ -80,7 +80,14 @@ async function chooseDelivery(
     sweepMs: config.tailSweepMs,
     nudges:
       config.peerNudges &&
-      new PeerNudges(database.db, { ...config.peerNudges, secret: config.streamTokenSecret }),
+      new PeerNudges(database.db, {
+        ...config.peerNudges,
+        secret: config.streamTokenSecret,
+        observer: {
+          datagram: (result) => metrics.peerNudges.inc({ result }),
+          peers: (count) => metrics.deliveryPeers.set(count),
+        },
+      }),
     onDelivered,
   });
 }

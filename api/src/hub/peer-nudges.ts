@@ -25,6 +25,13 @@ export interface PeerNudgeOptions {
   ttlMs?: number;
   /** Shared by every instance (the stream token secret): datagrams are signed with it. */
   secret: string;
+  /** Told of every datagram sent, received and rejected, and of the number of peers. */
+  observer?: PeerNudgeObserver;
+}
+
+export interface PeerNudgeObserver {
+  datagram(result: 'sent' | 'received' | 'rejected'): void;
+  peers(count: number): void;
 }
 
 /** What a datagram told: the tasks that moved and, when they fit, their events. */
@@ -58,7 +65,8 @@ const MAX_PAYLOAD = 8 * 1024;
 export class PeerNudges {
   readonly instanceId = randomUUID();
   readonly #peers: Collection<PeerDoc>;
-  readonly #options: Required<PeerNudgeOptions>;
+  readonly #options: Required<Omit<PeerNudgeOptions, 'observer'>>;
+  readonly #observer: PeerNudgeObserver | undefined;
   #socket: dgram.Socket | undefined;
   #port = 0;
   #targets: Array<{ host: string; port: number }> = [];
@@ -75,6 +83,7 @@ export class PeerNudges {
     this.#peers = db.collection<PeerDoc>(COLLECTIONS.deliveryPeers);
     const refreshMs = options.refreshMs ?? 1000;
     this.#options = { ...options, refreshMs, ttlMs: options.ttlMs ?? refreshMs * 5 };
+    this.#observer = options.observer;
     this.#key = createHmac('sha256', options.secret).update('peer-nudges').digest();
   }
 
@@ -103,8 +112,12 @@ export class PeerNudges {
     const socket = dgram.createSocket(type);
     socket.on('message', (message) => {
       const nudge = this.#open(message);
-      if (!nudge) return void this.#rejected++;
+      if (!nudge) {
+        this.#rejected++;
+        return this.#observer?.datagram('rejected');
+      }
       this.#received++;
+      this.#observer?.datagram('received');
       onNudge(nudge);
     });
     // A send to a peer that went away answers ICMP unreachable: nothing to do, the entry expires.
@@ -156,6 +169,7 @@ export class PeerNudges {
     const datagram = Buffer.concat([MAGIC, this.#mac(body), body]);
     for (const { host, port } of this.#targets) {
       this.#sent++;
+      this.#observer?.datagram('sent');
       socket.send(datagram, port, host);
     }
   }
@@ -204,6 +218,7 @@ export class PeerNudges {
       .find({ _id: { $ne: this.instanceId }, expiresAt: { $gt: new Date(now) } })
       .toArray();
     this.#targets = live.map(({ host, port }) => ({ host, port }));
+    this.#observer?.peers(this.#targets.length);
     // Entries of instances that died without stopping (the database may have no TTL monitor).
     if (this.#refreshes++ % 30 === 0)
       await this.#peers.deleteMany({ expiresAt: { $lt: new Date(now - this.#options.ttlMs) } });

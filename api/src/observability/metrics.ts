@@ -63,6 +63,19 @@ export class Metrics {
     help: 'Events picked up from the database for local streams (change stream or tailing query)',
     registers: [this.registry],
   });
+  readonly peerNudges = new Counter({
+    name: 'a2a_peer_nudges_total',
+    help:
+      'UDP nudges between tailing instances: sent, received, or rejected (not a nudge, or not signed ' +
+      'with this instance’s stream token secret)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveryPeers = new Gauge({
+    name: 'a2a_delivery_peers',
+    help: 'Other live instances this one nudges after its appends',
+    registers: [this.registry],
+  });
   readonly prunedMessages = new Counter({
     name: 'a2a_pruned_messages_total',
     help: 'Expired task messages deleted by the prune job',

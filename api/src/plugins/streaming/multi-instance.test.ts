@@ -122,20 +122,26 @@ async function follow(
   throw new Error('gave up reconnecting');
 }
 
-describe.runIf(existsSync(mainJs))('several API instances on one database', () => {
-  let a: Instance;
-  let b: Instance;
+/** Two instances on a database of their own (named from `prefix`), killed after the block. */
+function useTwoInstances(prefix: string, env: Record<string, string> = {}): { a: Instance; b: Instance } {
+  const pair = {} as { a: Instance; b: Instance };
   beforeAll(async () => {
     const server = await testDatabaseServer();
-    const uri = server.uri.replace(/\/?(\?|$)/, `/mi_${Date.now().toString(36)}$1`);
-    [a, b] = await Promise.all([startInstance(uri), startInstance(uri)]);
+    const uri = server.uri.replace(/\/?(\?|$)/, `/${prefix}_${Date.now().toString(36)}$1`);
+    [pair.a, pair.b] = await Promise.all([startInstance(uri, env), startInstance(uri, env)]);
   }, 30_000);
   afterAll(() => {
-    a?.child.kill('SIGKILL');
-    b?.child.kill('SIGKILL');
+    pair.a?.child.kill('SIGKILL');
+    pair.b?.child.kill('SIGKILL');
   });
+  return pair;
+}
+
+describe.runIf(existsSync(mainJs))('several API instances on one database', () => {
+  const instances = useTwoInstances('mi');
 
   it('delivers every event exactly once, in order, across instances, and survives losing one', async () => {
+    const { a, b } = instances;
     expect(a.output + b.output).toMatch(/cross-instance delivery: (tailing-query|change-stream)/);
     const taskIds: string[] = [];
     for (let i = 0; i < TASKS; i++) {
@@ -221,21 +227,10 @@ describe.runIf(existsSync(mainJs))('several API instances on one database', () =
 });
 
 describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () => {
-  let a: Instance;
-  let b: Instance;
-  beforeAll(async () => {
-    const server = await testDatabaseServer();
-    const uri = server.uri.replace(/\/?(\?|$)/, `/lim_${Date.now().toString(36)}$1`);
-    const env = {
-      MAX_STREAMS_PER_USER: '2',
-      STREAM_TOKEN_RATE_PER_TASK: '3',
-      STREAM_TOKEN_RATE_PER_USER: '100',
-    };
-    [a, b] = await Promise.all([startInstance(uri, env), startInstance(uri, env)]);
-  }, 30_000);
-  afterAll(() => {
-    a?.child.kill('SIGKILL');
-    b?.child.kill('SIGKILL');
+  const instances = useTwoInstances('lim', {
+    MAX_STREAMS_PER_USER: '2',
+    STREAM_TOKEN_RATE_PER_TASK: '3',
+    STREAM_TOKEN_RATE_PER_USER: '100',
   });
 
   const post = (base: string, path: string) =>
@@ -246,6 +241,7 @@ describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () =
     });
 
   it('stream-token issuance counts on both instances together', async () => {
+    const { a, b } = instances;
     const task = (await (await post(a.base, routes.tasks(ORG, AGENT))).json()) as { id: string };
     const path = routes.streamToken(ORG, AGENT, task.id);
     const statuses = [];
@@ -254,6 +250,7 @@ describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () =
   });
 
   it('concurrent streams per user count on both instances together', async () => {
+    const { a, b } = instances;
     const task = (await (await post(a.base, routes.tasks(ORG, AGENT))).json()) as { id: string };
     const url = (base: string) => `${base}${routes.stream(ORG, AGENT, task.id)}`;
     const open = (base: string) => fetch(url(base), { headers: { authorization: `Bearer ${userToken}` } });
@@ -279,21 +276,15 @@ describe.runIf(existsSync(mainJs))('per-user limits hold across instances', () =
 });
 
 describe.runIf(existsSync(mainJs))('peer nudges between instances that tail the database', () => {
-  let a: Instance;
-  let b: Instance;
-  beforeAll(async () => {
-    const server = await testDatabaseServer();
-    const uri = server.uri.replace(/\/?(\?|$)/, `/mn_${Date.now().toString(36)}$1`);
-    // Timed polls 5 s apart and a sweep once a minute: only a nudge can deliver within a second.
-    const env = { CROSS_INSTANCE: 'tailing', TAIL_POLL_MS: '5000', TAIL_SWEEP_MS: '60000' };
-    [a, b] = await Promise.all([startInstance(uri, env), startInstance(uri, env)]);
-  }, 30_000);
-  afterAll(() => {
-    a?.child.kill('SIGKILL');
-    b?.child.kill('SIGKILL');
+  // Timed polls 5 s apart and a sweep once a minute: only a nudge can deliver within a second.
+  const instances = useTwoInstances('mn', {
+    CROSS_INSTANCE: 'tailing',
+    TAIL_POLL_MS: '5000',
+    TAIL_SWEEP_MS: '60000',
   });
 
   it("delivers an append on A to B's stream at once, not at B's next poll", async () => {
+    const { a, b } = instances;
     expect(a.output).toMatch(/cross-instance delivery: tailing-query \(.*nudges udp 127\.0\.0\.1:\d+/);
     const created = await fetch(`${a.base}${routes.tasks(ORG, AGENT)}`, {
       method: 'POST',
@@ -337,5 +328,13 @@ describe.runIf(existsSync(mainJs))('peer nudges between instances that tail the 
     expect(await nextFrameId()).toBe('1');
     expect(Date.now() - appended).toBeLessThan(2000);
     await reader.cancel();
+    // What an operator sees: each knows the other, A sent and B received, nothing rejected.
+    const metricsOf = async (i: Instance) => (await fetch(`${i.base}/metrics`)).text();
+    const [ma, mb] = await Promise.all([metricsOf(a), metricsOf(b)]);
+    expect(ma).toMatch(/^a2a_delivery_peers 1$/m);
+    expect(mb).toMatch(/^a2a_delivery_peers 1$/m);
+    expect(ma).toMatch(/^a2a_peer_nudges_total\{result="sent"\} [1-9]/m);
+    expect(mb).toMatch(/^a2a_peer_nudges_total\{result="received"\} [1-9]/m);
+    expect(mb).not.toMatch(/^a2a_peer_nudges_total\{result="rejected"\} [1-9]/m);
   });
 });
