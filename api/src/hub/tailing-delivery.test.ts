@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient } from 'mongodb';
 import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 import { Hub, type HubEvent } from './hub.js';
@@ -248,6 +249,27 @@ describe('TailingDelivery with peer nudges', () => {
       expect(received.get(taskId)).toEqual([1, 2]);
     } finally {
       await stop();
+    }
+  });
+
+  it('polls once for a nudge it cannot act on: nothing watched, or the database unreachable', async () => {
+    const idle = new TailingDelivery(t.db, { pollMs: 10_000 });
+    await idle.start(new Hub());
+    const client = new MongoClient(t.uri, { serverSelectionTimeoutMS: 200 });
+    await client.connect();
+    const unreachable = new TailingDelivery(client.db(t.dbName), { pollMs: 10_000 });
+    const hub = new Hub();
+    await unreachable.start(hub);
+    hub.subscribe(`nudge-down-${Date.now()}`, () => undefined, 0);
+    await client.close();
+    try {
+      idle.nudge({ taskIds: [], events: [] });
+      unreachable.nudge({ taskIds: [], events: [] });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(idle.pollCount).toBe(1);
+      expect(unreachable.pollCount).toBe(1);
+    } finally {
+      await Promise.all([idle.stop(), unreachable.stop()]);
     }
   });
 

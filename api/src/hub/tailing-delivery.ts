@@ -72,6 +72,7 @@ export class TailingDelivery implements DeliverySource {
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
+  #polls = 0;
   /** The sweep's current pass over the watched tasks, and how far it got. */
   #pass: string[] = [];
   #passAt = 0;
@@ -97,6 +98,11 @@ export class TailingDelivery implements DeliverySource {
       sweepMs: this.options.sweepMs ?? 5000,
       nudges: nudges ? `udp ${nudges.address}:${nudges.port}` : 'off',
     };
+  }
+
+  /** Polls run so far (timed and nudged). */
+  get pollCount(): number {
+    return this.#polls;
   }
 
   /** The current poll interval (ms). */
@@ -183,15 +189,17 @@ export class TailingDelivery implements DeliverySource {
     if (this.#polling) return; // the poll under way schedules the next one
     if (this.#stopped || !this.#hub) return this.#schedule();
     this.#polling = true;
+    this.#polls++;
     let delivered = 0;
+    // Taken before anything else: a nudge that arrives meanwhile is for the next poll, and one
+    // this poll cannot act on (nothing watched, the database down) does not make it run again.
+    // A nudge that named its tasks needs no look at what moved: it says what did.
+    const named = nudged && !this.#nudgedAll ? [...this.#nudgedTasks] : undefined;
+    this.#nudgedTasks.clear();
+    this.#nudgedAll = false;
     try {
       if (this.#last.size > 0) {
         await this.#initialiseNewTasks();
-        // A nudge that named its tasks needs no look at what moved: it says what did.
-        // Taken before any await: a nudge that arrives meanwhile is for the next poll.
-        const named = nudged && !this.#nudgedAll ? [...this.#nudgedTasks] : undefined;
-        this.#nudgedTasks.clear();
-        this.#nudgedAll = false;
         const positions = new Map(named ? this.#positionsOf(named) : await this.#recentlyMoved());
         for (const taskId of [...this.#again, ...this.#sweepSlice()]) {
           const last = this.#last.get(taskId);
