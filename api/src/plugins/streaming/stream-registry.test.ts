@@ -14,6 +14,16 @@ function fakeStream(registry: StreamRegistry, deadline: number, expired: string[
   return stream;
 }
 
+/** A registry holding streams that close `ms` from now (by name), and the names expired so far. */
+function registryWith(deadlines: Record<string, number>) {
+  const registry = new StreamRegistry(15_000, 250);
+  const expired: string[] = [];
+  const now = Date.now();
+  for (const [name, ms] of Object.entries(deadlines))
+    registry.add(fakeStream(registry, now + ms, expired, name));
+  return { registry, expired };
+}
+
 describe('StreamRegistry deadlines', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_000_000 });
@@ -23,12 +33,7 @@ describe('StreamRegistry deadlines', () => {
   });
 
   it('closes each stream at its deadline, with no timer running before the earliest one', () => {
-    const registry = new StreamRegistry(15_000, 250);
-    const expired: string[] = [];
-    const now = Date.now();
-    registry.add(fakeStream(registry, now + 60_000, expired, 'late'));
-    registry.add(fakeStream(registry, now + 10_000, expired, 'early'));
-    registry.add(fakeStream(registry, Infinity, expired, 'never'));
+    const { registry, expired } = registryWith({ late: 60_000, early: 10_000, never: Infinity });
 
     // The heartbeat interval, and one timeout for the earliest deadline: no periodic sweep.
     expect(vi.getTimerCount()).toBe(2);
@@ -46,20 +51,15 @@ describe('StreamRegistry deadlines', () => {
   });
 
   it('moves the sweep earlier for a stream added with an earlier deadline', () => {
-    const registry = new StreamRegistry(15_000, 250);
-    const expired: string[] = [];
-    const now = Date.now();
-    registry.add(fakeStream(registry, now + 60_000, expired, 'late'));
-    registry.add(fakeStream(registry, now + 1_000, expired, 'soon'));
+    const { expired } = registryWith({ late: 60_000, soon: 1_000 });
     vi.advanceTimersByTime(1_000);
     expect(expired).toEqual(['soon']);
   });
 
   it('lets deadlines close together share one sweep, at most sweepMs late', () => {
-    const registry = new StreamRegistry(15_000, 250);
-    const expired: string[] = [];
-    const now = Date.now();
-    for (let i = 0; i < 5; i++) registry.add(fakeStream(registry, now + 1_000 + i * 10, expired, `s${i}`));
+    const { expired } = registryWith(
+      Object.fromEntries([0, 1, 2, 3, 4].map((i) => [`s${i}`, 1_000 + i * 10])),
+    );
     vi.advanceTimersByTime(1_000);
     expect(expired).toEqual(['s0']);
     vi.advanceTimersByTime(249);
