@@ -3,7 +3,9 @@
  * connects (websocket transport) with `?taskId=`, joins the task's room and gets a `snapshot`;
  * appends come in over HTTP like the others (`POST /tasks/{id}/events`, optionally stored with
  * `--db <uri>`) and are broadcast to the room as `event` `{ seq, event }` (Socket.IO encodes a
- * room broadcast once). Default ping interval (25 s) is its heartbeat.
+ * room broadcast once). Default ping interval (25 s) is its heartbeat. Its ping timeout is 60 s,
+ * not 20: figures 2 and 5 freeze a server (SIGSTOP) while another system takes its turn, and a
+ * pong that arrived meanwhile is read only after the timer that gave up on it has fired.
  *
  *   GET /__mem   heap and RSS after a forced GC (needs --expose-gc)
  */
@@ -27,7 +29,12 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 60_000;
 
-const io = new Server(server, { transports: ['websocket'], serveClient: false, cors: { origin: false } });
+const io = new Server(server, {
+  transports: ['websocket'],
+  serveClient: false,
+  cors: { origin: false },
+  pingTimeout: 60_000,
+});
 io.on('connection', (socket) => {
   const taskId = String(socket.handshake.query.taskId ?? '');
   void socket.join(taskId);

@@ -138,7 +138,7 @@ interface ModeResult {
   openSeconds: number;
 }
 
-/** `plain` in the first run only (see PLAIN_RUNS). */
+/** `plain` in the first run with --full only (see plainRuns). */
 type RunResult = { worker: ModeResult; direct: ModeResult; plain?: ModeResult };
 
 /** Seconds of measured appends: 12 at the issue's sizes, 6 with --quick (after a 2 s warm-up). */
@@ -148,16 +148,16 @@ function measureSeconds(ctx: Ctx): number {
 const WARMUP_SECONDS = 2;
 
 /**
- * Runs that also measure the plain page: a report-only reference. Each mode takes about half a
- * minute here (ten tabs open in ~15 s, then 14 s of appends); plain in all three runs would add a
- * minute to a figure meant to stay near four.
+ * Runs that also measure the plain page, a report-only reference: the first run with --full.
+ * Each mode takes about 20 s here (ten tabs open in ~9 s, then the appends); the default suite
+ * leaves the plain page and the one-context probe out to stay within its ten minutes.
  */
-const PLAIN_RUNS = 1;
+const plainRuns = (ctx: Ctx) => (ctx.sizes.browserReferences ? 1 : 0);
 
 /** Worker and direct back to back, alternating which goes first; plain after them. */
-function orderOf(run: number): Mode[] {
+function orderOf(run: number, plain: number): Mode[] {
   const pair: Mode[] = run % 2 ? ['worker', 'direct'] : ['direct', 'worker'];
-  return run <= PLAIN_RUNS ? [...pair, 'plain'] : pair;
+  return run <= plain ? [...pair, 'plain'] : pair;
 }
 
 export async function runBrowser(ctx: Ctx): Promise<FigureOutcome> {
@@ -181,13 +181,13 @@ export async function runBrowser(ctx: Ctx): Promise<FigureOutcome> {
     ctx.loadStartedAt = Date.now();
     for (let run = 1; run <= ctx.runs; run++) {
       const out: Partial<RunResult> = {};
-      for (const mode of orderOf(run)) {
+      for (const mode of orderOf(run, plainRuns(ctx))) {
         const r = await measure(ctx, server, api, mode, warmup, seconds);
         out[mode] = r;
         ctx.log(`  run ${run}/${ctx.runs} ${mode}: ${describe(r)}`);
       }
       runs.push(out as RunResult);
-      if (run === 1) {
+      if (run === 1 && ctx.sizes.browserReferences) {
         probe = await probeOneContext(ctx, server, api);
         ctx.log(
           `  one context, ten EventSources: ${probe.streams} server streams open (Chromium: 6 connections per host over HTTP/1.1)`,
@@ -702,7 +702,7 @@ function rowsOf(runs: RunResult[], probe: { streams: number } | undefined, secon
       ratio: ratio((r) => r.streams.max),
       target: `= ${TASKS}`,
       pass: streamsOk,
-      note: `worker: min–max over every window ${runs.map((r) => `${r.worker.streams.min}–${r.worker.streams.max}`).join(', ')}, one "ServiceWorker thread" (${runs.map((r) => r.worker.workerThreads).join('/')}); worker off: ${runs.map((r) => `${r.direct.streams.min}–${r.direct.streams.max}`).join(', ')}, ${runs.map((r) => r.direct.workerThreads).join('/')} worker threads. Ten EventSources in one context opened only ${probe?.streams ?? '–'} (Chromium: 6 per host over HTTP/1.1), so each tab without the worker has a context of its own`,
+      note: `worker: min–max over every window ${runs.map((r) => `${r.worker.streams.min}–${r.worker.streams.max}`).join(', ')}, one "ServiceWorker thread" (${runs.map((r) => r.worker.workerThreads).join('/')}); worker off: ${runs.map((r) => `${r.direct.streams.min}–${r.direct.streams.max}`).join(', ')}, ${runs.map((r) => r.direct.workerThreads).join('/')} worker threads. ${probe ? `Ten EventSources in one context opened only ${probe.streams}` : 'Ten EventSources in one context open only 6 (measured with --full)'} (Chromium: 6 per host over HTTP/1.1), so each tab without the worker has a context of its own`,
     },
     {
       figure: FIGURE,
@@ -748,7 +748,7 @@ function rowsOf(runs: RunResult[], probe: { streams: number } | undefined, secon
       ratio: ratio((r) => r.rendered.p99, 'direct', 'plain'),
       target: 'report',
       pass: null,
-      note: `the demo component's rendering vs one <li> per event, both one stream per tab; plain measured in ${of('plain').length} run(s) (PLAIN_RUNS), ratios from those runs; worker ÷ plain ${f(
+      note: `the demo component's rendering vs one <li> per event, both one stream per tab; plain measured in ${of('plain').length} run(s) (the first, with --full), ratios from those runs; worker ÷ plain ${f(
         ratio((r) => r.rendered.p99, 'worker', 'plain'),
         2,
       )}; p50/p99 plain ${p50p99('plain', (r) => r.rendered)}`,

@@ -37,6 +37,8 @@ export interface Sizes {
   throughputSeconds: number;
   replayEvents: number;
   soakMinutes: number;
+  /** Figure 6 also measures its report-only references (a plain page, one context of tabs). */
+  browserReferences: boolean;
 }
 
 export interface Ctx extends Common {
@@ -59,6 +61,8 @@ export interface Ctx extends Common {
   rateNote?: string;
   /** Results of earlier figures in this invocation (figure 5 reuses figure 2's baselines). */
   shared: Map<string, unknown>;
+  /** The figures this invocation runs (figure 2 measures figure 5's systems in its runs). */
+  figures?: string[];
 }
 
 export function check(ratio: number | null, op: '<=' | '>=' | '<', limit: number): boolean | null {

@@ -384,6 +384,8 @@ class AppendStats {
   ack = new Samples();
   lastSeq: Record<string, number> = {};
   windowEvents = 0;
+  /** Every acknowledgement time in the window, for callers that merge several calls. */
+  ackValues: number[] | undefined;
   onResult(taskId: string, sentAt: number, r: { status: number; body: string }, inWindow: boolean): void {
     if (r.status !== 200 && r.status !== 201) {
       this.errors++;
@@ -396,7 +398,9 @@ class AppendStats {
     const top = seqs[seqs.length - 1] ?? 0;
     if (top > (this.lastSeq[taskId] ?? 0)) this.lastSeq[taskId] = top;
     if (inWindow) {
-      this.ack.add(epochMs() - sentAt);
+      const ms = epochMs() - sentAt;
+      this.ack.add(ms);
+      this.ackValues?.push(ms);
       this.windowEvents += seqs.length;
     }
   }
@@ -409,16 +413,21 @@ class AppendStats {
       errorSamples: this.errorSamples,
       ack: this.ack.summary(),
       windowEventsPerSec: (this.windowEvents * 1000) / windowMs,
+      windowEvents: this.windowEvents,
       lastSeq: this.lastSeq,
+      ...(this.ackValues ? { ackValues: this.ackValues } : {}),
     };
   }
 }
 
 /** Open loop: `rate` appends per second, round-robin over the tasks, whatever the answers. */
-async function appendRate(args: AppendBase & { rate: number; recordFrom?: number; maxInFlight?: number }) {
+async function appendRate(
+  args: AppendBase & { rate: number; recordFrom?: number; maxInFlight?: number; keepAck?: boolean },
+) {
   const host = args.host ?? '127.0.0.1';
   const agent = agentFor(64);
   const s = new AppendStats();
+  if (args.keepAck) s.ackValues = [];
   const batch = args.batch ?? 1;
   const maxInFlight = args.maxInFlight ?? 5000;
   const recordFrom = args.recordFrom ?? 0;
