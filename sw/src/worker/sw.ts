@@ -1,16 +1,10 @@
 /// <reference lib="webworker" />
 /**
- * The Service Worker: precaches the app shell (Workbox, manifest injected by the web build) and
+ * The Service Worker: caches the app shell (the manifest the web build injects; app-shell.ts) and
  * runs the {@link StreamManager}: one SSE connection per watched task for all tabs, mirrored into
  * IndexedDB. Served from the origin root (`/sw.js`) so its scope covers the app.
  */
-import {
-  cleanupOutdatedCaches,
-  getCacheKeyForURL,
-  matchPrecache,
-  precache,
-  type PrecacheEntry,
-} from 'workbox-precaching';
+import { AppShell, type ManifestEntry } from './app-shell.js';
 import { detectHttpProtocol } from '../shared/pool.js';
 import { originOf } from '../shared/refs.js';
 import { ServiceWorkerClientPort } from './client-port.js';
@@ -18,18 +12,16 @@ import { StreamStore } from './db.js';
 import { StreamManager } from './manager.js';
 
 declare const self: ServiceWorkerGlobalScope & {
-  __WB_MANIFEST: Array<PrecacheEntry | string> | undefined;
+  __WB_MANIFEST: ManifestEntry[] | undefined;
 };
 
 /** Navigations that belong to the API, never answered with the app shell. */
 const NOT_APP =
   /^\/(agent-to-agent|auth|healthz|readyz|metrics|documentation|swaggerui|swagger\.json|openapi\.json)(\/|$)/;
 
-// The app's files are cached at install (Workbox precaching) and answered here rather than by
-// Workbox's router: precacheAndRoute would add workbox-routing and its strategies' plumbing to
-// every worker start, about a seventh of the worker's size, for what two lookups do.
-precache(self.__WB_MANIFEST ?? []);
-cleanupOutdatedCaches();
+const shell = new AppShell(self.__WB_MANIFEST ?? [], self.location.href, self.caches, (url, init) =>
+  fetch(url, init),
+);
 
 self.addEventListener('fetch', (event) => {
   const req = event.request;
@@ -37,29 +29,29 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (url.origin !== self.location.origin) return;
   if (req.mode === 'navigate') {
-    // Network first, the precached app shell when the network is gone, so that a task page
-    // opens offline and shows what IndexedDB holds.
+    // Network first, the cached app shell when the network is gone, so that a task page opens
+    // offline and shows what IndexedDB holds.
     if (NOT_APP.test(url.pathname)) return;
     event.respondWith(
       fetch(req).catch(async (err: unknown) => {
-        const shell = (await matchPrecache(url.pathname)) ?? (await matchPrecache('index.html'));
-        if (shell) return shell;
+        const page = (await shell.match(url.href)) ?? (await shell.match(new URL('/index.html', url).href));
+        if (page) return page;
         throw err;
       }),
     );
     return;
   }
-  // Hashed build files: from the precache, the network only for one the cache lost.
-  if (getCacheKeyForURL(url.href) === undefined) return;
-  event.respondWith(matchPrecache(url.href).then((cached) => cached ?? fetch(req)));
+  // Hashed build files: from the cache, the network only for one the cache lost.
+  if (!shell.has(url.href)) return;
+  event.respondWith(shell.match(url.href).then((cached) => cached ?? fetch(req)));
 });
 
-self.addEventListener('install', () => {
-  void self.skipWaiting();
+self.addEventListener('install', (event) => {
+  event.waitUntil(shell.install().then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(Promise.all([shell.activate(), self.clients.claim()]));
 });
 
 const port = new ServiceWorkerClientPort(self.clients);
