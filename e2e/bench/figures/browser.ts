@@ -141,11 +141,17 @@ interface ModeResult {
 /** `plain` in the first run with --full only (see plainRuns). */
 type RunResult = { worker: ModeResult; direct: ModeResult; plain?: ModeResult };
 
-/** Seconds of measured appends: 12 at the issue's sizes, 6 with --quick (after a 2 s warm-up). */
+/** Seconds of measured appends: 12 with --full, 5 by default and with --quick. */
 function measureSeconds(ctx: Ctx): number {
-  return Math.min(12, Math.max(6, Math.round((ctx.sizes.fanoutSeconds * 2) / 3)));
+  return ctx.sizes.fanoutSeconds >= 30 ? 12 : 5;
 }
-const WARMUP_SECONDS = 2;
+/**
+ * Appends before the window. Ten tabs just opened keep Chromium busy for a few seconds: the
+ * events sent in those seconds took 150–250 ms to render with the worker (p50 per second sent:
+ * 224 150 256 224, then 16–18 ms), 40–200 ms without it. A 2 s warm-up left two of them in the
+ * window, where they were the p99; the window measures the steady state.
+ */
+const WARMUP_SECONDS = 4;
 
 /**
  * Runs that also measure the plain page, a report-only reference: the first run with --full.

@@ -6,6 +6,7 @@
  *   5  appends on API instance A, subscribers on instance B (same database)
  *   7  figure 2 at half rate for minutes: memory after GC and handles sampled, slope reported
  */
+import { MongoClient } from 'mongodb';
 import { appendBody, sourceAddresses } from '../lib/events.js';
 import { sleep, type Child } from '../lib/children.js';
 import { epochMs, f, slope, summarize, type Summary } from '../lib/stats.js';
@@ -355,21 +356,22 @@ const settleMs = (lane: Lane) => (lane.options.system === 'cross' ? 1500 : 300);
 const SLICE_SECONDS = 5;
 
 /**
- * One run of several systems, interleaved: every system's servers and subscribers are up at
- * once, each waits frozen while another is measured, and the measured seconds go in slices
- * taking turns (in an order that rotates with the run). A burst of noise on a shared machine
- * then falls on every system alike, not on whichever ran during it; each system still gets
- * `seconds` of appends at `rate`, after a warm-up of its own.
+ * Several systems, interleaved: every system's servers and subscribers are up at once, each waits
+ * frozen while another is measured, and each run's measured seconds go in slices taking turns (in
+ * an order that rotates with the run and the slice). A burst of noise on a shared machine then
+ * falls on every system alike, not on whichever ran during it. Each system gets `seconds` of
+ * appends at `rate` per run, after one warm-up of its own. The runs share the processes and the
+ * database (each system's own collections, which grow by one run's events per run for all alike):
+ * starting four systems and 8,000 subscribers took 30 s, more than a run's measuring.
  */
-async function interleavedRun(
+async function interleaved(
   ctx: Ctx,
   agents: Child,
-  run: number,
   lanesOptions: LaneOptions[],
   rate: number,
   seconds: number,
   warmupSeconds: number,
-): Promise<Record<string, FanoutMeasure>> {
+): Promise<Array<Record<string, FanoutMeasure>>> {
   await ctx.freshDatabase();
   const lanes: Lane[] = [];
   const generators: Child[] = [];
@@ -385,7 +387,7 @@ async function interleavedRun(
     for (const r of opened) if (r.status === 'fulfilled') lanes.push(r.value);
     const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    for (const lane of lanes) setPaused(lane, true);
+    ctx.log(`  ${lanes.length} systems up, ${lanes.map((l) => l.subscribers).join(' + ')} subscribers open`);
     const turn = (lane: Lane) => {
       for (const other of lanes) if (other !== lane) setPaused(other, true);
       setPaused(lane, false);
@@ -396,29 +398,76 @@ async function interleavedRun(
       if (warmupSeconds > 0) await appendSlice(lane, agents, rate, warmupSeconds * 1000, false);
     }
     ctx.loadStartedAt = Date.now();
-    for (const lane of lanes) await lane.subs.request('record', { from: epochMs() });
+    const runs: Array<Record<string, FanoutMeasure>> = [];
     const slices = Math.max(1, Math.round(seconds / SLICE_SECONDS));
     const sliceMs = (seconds * 1000) / slices;
-    for (let s = 0; s < slices; s++) {
-      for (let i = 0; i < lanes.length; i++) {
-        const lane = lanes[(i + run + s) % lanes.length]!;
-        turn(lane);
-        await sleep(settleMs(lane));
-        await appendSlice(lane, agents, rate, sliceMs, true);
+    for (let run = 1; run <= ctx.runs; run++) {
+      ctx.log(`  run ${run}/${ctx.runs}: ${slices} turns of ${f(sliceMs / 1000, 1)} s each`);
+      for (const lane of lanes) {
+        resetFigures(lane);
+        await lane.subs.request('record', { from: epochMs() });
       }
+      for (let s = 0; s < slices; s++) {
+        for (let i = 0; i < lanes.length; i++) {
+          const lane = lanes[(i + run + s) % lanes.length]!;
+          turn(lane);
+          await sleep(settleMs(lane));
+          await appendSlice(lane, agents, rate, sliceMs, true);
+        }
+      }
+      for (const lane of lanes) setPaused(lane, false);
+      const out: Record<string, FanoutMeasure> = {};
+      for (const lane of lanes) {
+        const m = await finishLane(lane, rate, seconds);
+        logMeasure(ctx, m);
+        out[lane.options.system] = m;
+      }
+      runs.push(out);
+      if (run < ctx.runs) await dropStoredEvents(ctx, lanes);
     }
-    for (const lane of lanes) setPaused(lane, false);
-    const out: Record<string, FanoutMeasure> = {};
-    for (const lane of lanes) {
-      const m = await finishLane(lane, rate, seconds);
-      logMeasure(ctx, m);
-      out[lane.options.system] = m;
-    }
-    return out;
+    return runs;
   } finally {
-    for (const lane of lanes) await closeLane(lane);
+    await Promise.all(lanes.map((lane) => closeLane(lane)));
     await Promise.all(generators.map((g) => g.stop()));
   }
+}
+
+/** Where each system stores its events (baselines/raw-sse.ts, socketio.ts; the API's migrations). */
+const MESSAGES: Record<System, string> = {
+  raw: 'raw_messages',
+  socketio: 'socketio_messages',
+  api: 'task_messages',
+  cross: 'task_messages',
+};
+
+/**
+ * Between runs, every system's stored events are deleted, as their expiry would: the embedded
+ * database's inserts cost O(collection size), and a second run on the first's 220 events per
+ * system measured twice the database CPU per append for every system.
+ */
+async function dropStoredEvents(ctx: Ctx, lanes: Lane[]): Promise<void> {
+  const client = await MongoClient.connect(ctx.dbUri);
+  try {
+    for (const lane of lanes)
+      await client.db(lane.options.dbName).collection(MESSAGES[lane.options.system]).deleteMany({});
+  } finally {
+    await client.close();
+  }
+}
+
+/** A new run's figures (the seqs appended so far stay: every run checks every one of them). */
+function resetFigures(lane: Lane): void {
+  Object.assign(lane, {
+    ack: [],
+    sent: 0,
+    acked: 0,
+    errors: 0,
+    errorSamples: [],
+    windowEvents: 0,
+    windowMs: 0,
+    serverCpuMs: 0,
+    dbCpuMs: 0,
+  });
 }
 
 async function withGens<T>(ctx: Ctx, fn: (g: Gens) => Promise<T>): Promise<T> {
@@ -569,36 +618,28 @@ async function interleavedRuns(
   prefix: string,
 ): Promise<Array<Record<string, FanoutMeasure>>> {
   const z = ctx.sizes;
-  const runs: Array<Record<string, FanoutMeasure>> = [];
+  ctx.log(
+    `  ${systems.map((s) => LANE_NAME[s]).join(', ')} taking turns, ${ctx.runs} run(s): ${z.fanoutSubscribers} subscribers on ${z.fanoutTasks} tasks each, ${z.fanoutRate} appends/s for ${z.fanoutSeconds} s each per run (+${z.warmupSeconds} s warm-up)`,
+  );
   const agents = await startGenerator(ctx, 'agents');
   try {
-    for (let run = 1; run <= ctx.runs; run++) {
-      ctx.log(
-        `  run ${run}/${ctx.runs}: ${systems.map((s) => LANE_NAME[s]).join(', ')} taking turns: ${z.fanoutSubscribers} subscribers on ${z.fanoutTasks} tasks each, ${z.fanoutRate} appends/s for ${z.fanoutSeconds} s each (+${z.warmupSeconds} s warm-up)`,
-      );
-      runs.push(
-        await interleavedRun(
-          ctx,
-          agents,
-          run,
-          systems.map((system) => ({
-            system,
-            dbName: `bench_${prefix}_${system}_r${run}`,
-            subscribers: z.fanoutSubscribers,
-            tasks: z.fanoutTasks,
-            profile:
-              (system === 'api' && ctx.profile.has('2')) || (system === 'cross' && ctx.profile.has('5')),
-          })),
-          z.fanoutRate,
-          z.fanoutSeconds,
-          z.warmupSeconds,
-        ),
-      );
-    }
+    return await interleaved(
+      ctx,
+      agents,
+      systems.map((system) => ({
+        system,
+        dbName: `bench_${prefix}_${system}`,
+        subscribers: z.fanoutSubscribers,
+        tasks: z.fanoutTasks,
+        profile: (system === 'api' && ctx.profile.has('2')) || (system === 'cross' && ctx.profile.has('5')),
+      })),
+      z.fanoutRate,
+      z.fanoutSeconds,
+      z.warmupSeconds,
+    );
   } finally {
     await agents.stop();
   }
-  return runs;
 }
 
 /** Figure 5: is an append on A ever seen by a subscriber on B? (bounded wait) */
