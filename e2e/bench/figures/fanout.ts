@@ -214,7 +214,14 @@ async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
  */
 function setPaused(lane: Lane, paused: boolean): void {
   if (lane.paused === paused) return;
-  for (const s of lane.servers) if (s.child.pid) process.kill(s.child.pid, paused ? 'SIGSTOP' : 'SIGCONT');
+  for (const s of lane.servers) {
+    if (!s.child.pid || !s.child.alive) continue;
+    try {
+      process.kill(s.child.pid, paused ? 'SIGSTOP' : 'SIGCONT');
+    } catch {
+      // exited meanwhile: its lane fails at its next request, with the child's own output
+    }
+  }
   lane.paused = paused;
 }
 
