@@ -115,6 +115,21 @@ interface Lane {
   paused: boolean;
 }
 
+/** What a lane's measured appends add up to, before any. */
+function noFigures() {
+  return {
+    ack: [] as number[],
+    sent: 0,
+    acked: 0,
+    errors: 0,
+    errorSamples: [] as string[],
+    windowEvents: 0,
+    windowMs: 0,
+    serverCpuMs: 0,
+    dbCpuMs: 0,
+  };
+}
+
 const LANE_NAME: Record<System, string> = {
   raw: 'raw+db',
   socketio: 'socketio+db',
@@ -190,15 +205,7 @@ async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
       apiClient,
       subscribedTo,
       lastSeq: {},
-      ack: [],
-      sent: 0,
-      acked: 0,
-      errors: 0,
-      errorSamples: [],
-      windowEvents: 0,
-      windowMs: 0,
-      serverCpuMs: 0,
-      dbCpuMs: 0,
+      ...noFigures(),
       paused: false,
     };
   } catch (error) {
@@ -464,17 +471,7 @@ async function dropStoredEvents(ctx: Ctx, lanes: Lane[]): Promise<void> {
 
 /** A new run's figures (the seqs appended so far stay: every run checks every one of them). */
 function resetFigures(lane: Lane): void {
-  Object.assign(lane, {
-    ack: [],
-    sent: 0,
-    acked: 0,
-    errors: 0,
-    errorSamples: [],
-    windowEvents: 0,
-    windowMs: 0,
-    serverCpuMs: 0,
-    dbCpuMs: 0,
-  });
+  Object.assign(lane, noFigures());
 }
 
 async function withGens<T>(ctx: Ctx, fn: (g: Gens) => Promise<T>): Promise<T> {
