@@ -63,6 +63,9 @@ export function withDatabase(uri: string, dbName: string): string {
 
 export const benchFile = (rel: string) => join(BENCH_DIST, rel);
 
+/** Node flags for every server process (API and baselines), for investigations: `--trace-gc` with --verbose. */
+const serverNodeFlags = () => (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 export async function startBaseline(
   kind: 'raw' | 'socketio',
   common: Common,
@@ -76,7 +79,7 @@ export async function startBaseline(
     name,
     script,
     args,
-    execArgv: ['--expose-gc'],
+    execArgv: ['--expose-gc', ...serverNodeFlags()],
     core: SERVER_CORE,
     verbose: common.verbose,
     nofile: 65536,
@@ -108,6 +111,7 @@ export interface ApiOptions {
 export async function startApi(common: Common, options: ApiOptions): Promise<Server> {
   const port = await freePort();
   const execArgv = ['--expose-gc', '--import', pathToFileURL(benchFile('lib/mem-probe.js')).href];
+  execArgv.push(...serverNodeFlags());
   if (options.cpuProf && common.cpuProfDir) {
     mkdirSync(common.cpuProfDir, { recursive: true });
     execArgv.push(
