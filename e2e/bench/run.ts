@@ -67,7 +67,7 @@ const FIGURES: Figure[] = [
 
 /**
  * The issue's sizes, measuring windows included: 30 s of appends per fan-out run. Three runs of
- * figures 1–6 take about 19 minutes here (figures 2 and 5 alone are 4 systems × 3 runs × 30 s).
+ * figures 1–6 took 937 s here (figures 2 and 5 alone are 4 systems × 3 runs × 30 s of appends).
  */
 const FULL: Sizes = {
   connections: 10_000,
@@ -122,7 +122,7 @@ const HELP = `npm run bench -- [options]     (or: node e2e/dist/bench/run.js [op
 
   --quick              smoke version (~2 min): small sizes, one run per figure
   --full               the issue's measuring windows (fan-out 30 s per run, throughput 3 s per
-                       level): about 19 minutes for figures 1-6 (npm run bench:full)
+                       level), and figure 6's references: about 16 minutes (npm run bench:full)
   --json               print one JSON summary on stdout after the table
   --figures LIST       figures to run, e.g. 1,2,4 (default 1-6; the 10-minute soak, 7, runs when
                        listed: npm run bench:soak; --quick runs all seven; names work too)

@@ -46,8 +46,8 @@ let nextAddress = 0;
  * Loopback source addresses to spread many client sockets over. Each call takes addresses the
  * previous calls did not: the sockets a run closed sit in TIME_WAIT for a minute on the client
  * side, and with thousands of them on an address every new connect's port search got slow
- * (figure 1 opened 10,000 raw streams in 6 s on fresh addresses, 15–22 s after another system's
- * 10,000 had closed on the same two). A quarter of an address's ports keeps that search short.
+ * (figure 1 opened 10,000 raw streams in 2–4 s on fresh addresses, 15–22 s after another
+ * system's 10,000 had closed on the same two). A quarter of an address's ports keeps that search short.
  */
 export function sourceAddresses(count: number): string[] {
   const n = Math.max(1, Math.min(16, Math.ceil(count / PER_ADDRESS)));
