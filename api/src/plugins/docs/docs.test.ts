@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
 import { startTestApp, type TestApp } from '../../test-support/app.js';
 
 let t: TestApp;
@@ -28,5 +29,17 @@ describe('API documentation', () => {
     const res = await fetch(`${t.baseUrl}/documentation`);
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/swagger/i);
+  });
+});
+
+describe('Swagger UI assets', () => {
+  it('serves the browser bundle without evaluating it in the API process', async () => {
+    const res = await fetch(`${t.baseUrl}/swaggerui/swagger-ui-bundle.js`);
+    expect(res.status).toBe(200);
+    expect((await res.text()).length).toBeGreaterThan(100_000);
+    const require = createRequire(import.meta.url);
+    const loaded = Object.keys(require.cache).filter((file) => file.includes('swagger-ui-dist'));
+    expect(loaded.some((file) => file.endsWith('absolute-path.js'))).toBe(true);
+    expect(loaded.filter((file) => /swagger-ui-(bundle|standalone-preset)\.js$/.test(file))).toEqual([]);
   });
 });

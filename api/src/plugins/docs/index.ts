@@ -1,5 +1,7 @@
 import Inert from '@hapi/inert';
 import Vision from '@hapi/vision';
+// Before hapi-swagger: see the module.
+import './swagger-ui-assets.js';
 import HapiSwagger from 'hapi-swagger';
 import type { Plugin, Server } from '@hapi/hapi';
 

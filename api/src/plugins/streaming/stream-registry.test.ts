@@ -78,3 +78,87 @@ describe('StreamRegistry deadlines', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('StreamRegistry heartbeats', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** `count` streams that count their heartbeats; `slowAt` closes itself on its first one. */
+  function beating(registry: StreamRegistry, count: number, slowAt = -1) {
+    const beats = new Array<number>(count).fill(0);
+    for (let i = 0; i < count; i++) {
+      const stream: RegisteredStream = {
+        deadline: Infinity,
+        heartbeat: () => {
+          beats[i]!++;
+          if (i === slowAt) registry.delete(stream);
+        },
+        expire: () => undefined,
+        close: () => registry.delete(stream),
+      };
+      registry.add(stream);
+    }
+    return beats;
+  }
+  const total = (beats: number[]) => beats.reduce((a, b) => a + b, 0);
+
+  it('beats every stream once per interval, a slice per tick rather than all at once', () => {
+    const registry = new StreamRegistry(15_000);
+    const beats = beating(registry, 3_000);
+    expect(registry.tickMs).toBe(500);
+
+    let before = 0;
+    let largestTick = 0;
+    for (let t = 0; t < 15_000; t += registry.tickMs) {
+      vi.advanceTimersByTime(registry.tickMs);
+      largestTick = Math.max(largestTick, total(beats) - before);
+      before = total(beats);
+    }
+    // 30 slices of 100: no turn of the event loop writes to more than a thirtieth of the streams.
+    expect(largestTick).toBe(100);
+    expect(beats.every((n) => n === 1)).toBe(true);
+    vi.advanceTimersByTime(15_000);
+    expect(beats.every((n) => n === 2)).toBe(true);
+  });
+
+  it('keeps a short interval as one tick for every stream', () => {
+    const registry = new StreamRegistry(200);
+    const beats = beating(registry, 5);
+    expect(registry.tickMs).toBe(200);
+    vi.advanceTimersByTime(199);
+    expect(total(beats)).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(beats).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('goes on beating the others when a stream closes during its heartbeat', () => {
+    const registry = new StreamRegistry(1_000);
+    const beats = beating(registry, 10, 4);
+    vi.advanceTimersByTime(1_000);
+    expect(beats).toEqual(new Array(10).fill(1));
+    expect(registry.size).toBe(9);
+    vi.advanceTimersByTime(1_000);
+    expect(beats.filter((n) => n === 2)).toHaveLength(9);
+    expect(beats[4]).toBe(1);
+  });
+
+  it('counts a stream added twice once', () => {
+    const registry = new StreamRegistry(15_000);
+    const stream: RegisteredStream = {
+      deadline: Infinity,
+      heartbeat: () => undefined,
+      expire: () => undefined,
+      close: () => registry.delete(stream),
+    };
+    registry.add(stream);
+    registry.add(stream);
+    expect(registry.size).toBe(1);
+    registry.delete(stream);
+    expect(registry.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
