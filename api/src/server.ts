@@ -13,6 +13,7 @@ import { ChangeStreamDelivery, supportsChangeStreams, TailingDelivery } from './
 import { PeerNudges } from './hub/peer-nudges.js';
 import { REDACT_PATHS } from './logging.js';
 import { exceedsDepth, hasNulKey } from './http/json-depth.js';
+import { CLIENT_ERROR_TAGS, logClientErrors } from './http/client-errors.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLog } from './store/event-log.js';
 import { TaskStore } from './store/task-store.js';
@@ -156,8 +157,11 @@ export async function createServer({
       ignorePaths: ['/healthz', '/readyz', '/metrics'],
       logQueryParams: false,
       logPayload: false,
+      // Typed as object[]; the plugin reads `{ log, request }` (hapi-pino/index.js).
+      ignoredEventTags: { log: CLIENT_ERROR_TAGS } as unknown as object[],
     },
   });
+  logClientErrors(server, logger);
   await server.register(errorsPlugin);
   server.ext('onPostAuth', (request, h) => {
     if (
