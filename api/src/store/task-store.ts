@@ -41,6 +41,8 @@ export interface PendingSnapshots {
 export class TaskStore {
   readonly collection: Collection<TaskDoc>;
   readonly #pending: PendingSnapshots | undefined;
+  /** Task reads of `getOwnedForStream` on their way, by task id. */
+  readonly #streamReads = new Map<string, Promise<TaskDoc | null>>();
 
   constructor(db: Db, pending?: PendingSnapshots) {
     this.collection = db.collection<TaskDoc>(COLLECTIONS.tasks);
@@ -80,6 +82,29 @@ export class TaskStore {
   /** The task when it exists under this org/agent and belongs to this user; otherwise null. */
   async getOwned(org: string, agent: string, taskId: string, ownerId: string): Promise<TaskDoc | null> {
     const doc = await this.get(taskId);
+    return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
+  }
+
+  /**
+   * `getOwned` for a stream's snapshot: joins a read of the same task already on its way, so the
+   * subscribers of a task opening together (tabs reconnecting after a deploy, an agent's
+   * watchers) cost one read rather than one each. The document may then predate the call, which
+   * a stream tolerates and a plain read must not: the stream subscribes after this read and then
+   * replays everything stored after the snapshot's `lastSeq`, so whatever the document misses
+   * reaches it anyway. The document is shared: callers must not change it.
+   */
+  async getOwnedForStream(
+    org: string,
+    agent: string,
+    taskId: string,
+    ownerId: string,
+  ): Promise<TaskDoc | null> {
+    let read = this.#streamReads.get(taskId);
+    if (!read) {
+      read = this.get(taskId).finally(() => this.#streamReads.delete(taskId));
+      this.#streamReads.set(taskId, read);
+    }
+    const doc = await read;
     return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
   }
 

@@ -83,7 +83,7 @@ async function openStream(
   if (credentials.kind === 'stream' && credentials.taskId !== taskId)
     throw domainError(ErrorCode.WrongTask, 403, 'This stream token belongs to another task');
 
-  const task = await tasks.getOwned(org, agent, taskId, credentials.sub);
+  const task = await tasks.getOwnedForStream(org, agent, taskId, credentials.sub);
   if (!task) throw domainError(ErrorCode.TaskNotFound, 404, 'Task not found');
 
   const requested = requestedEventId(request);
