@@ -58,6 +58,44 @@ describe('stream robustness', () => {
     expect(slowClosed).toBe(true);
   });
 
+  it('lets a replay larger than the buffer bound finish for a reader that pauses (heartbeats do not drop it)', async () => {
+    const task = await t.createTask();
+    // More than one replay batch (5,000 events, history.ts): a stream closed as slow still delivers
+    // what it had buffered, so only the second batch shows the difference.
+    const events = 5400;
+    const chunk = 'x'.repeat(800);
+    for (let i = 0; i < events; i += 300) {
+      const batch = Array.from({ length: 300 }, () => textChunk(chunk));
+      expect((await t.append(task.id, { events: batch })).status).toBe(200);
+    }
+    const token = await t.streamToken(task.id);
+    const url = t.streamUrl(task.id, { token, lastEventId: '0' });
+    // The first batch is ~6 MB: more than loopback's socket buffers take, far over the 256 kB bound.
+    const result = await new Promise<{ lastId: number; closedEarly: boolean }>((resolve) => {
+      let lastId = 0;
+      let text = '';
+      const req = http.get(url, (res) => {
+        res.setEncoding('utf8');
+        res.pause();
+        // Several heartbeat ticks (0.2 s) pass while the replay waits for this reader.
+        setTimeout(() => res.resume(), 800);
+        res.on('data', (data: string) => {
+          text += data;
+          for (const m of text.matchAll(/^id: (\d+)$/gm)) lastId = Math.max(lastId, Number(m[1]));
+          text = text.slice(text.lastIndexOf('\n\n') + 2);
+          if (lastId >= events) {
+            req.destroy();
+            resolve({ lastId, closedEarly: false });
+          }
+        });
+        res.on('end', () => resolve({ lastId, closedEarly: true }));
+      });
+      req.on('error', () => resolve({ lastId, closedEarly: true }));
+      req.setTimeout(10_000, () => req.destroy());
+    });
+    expect(result).toEqual({ lastId: events, closedEarly: false });
+  });
+
   it('1,000 connect/disconnect cycles leave listeners and sessions at their baseline', async () => {
     const task = await t.createTask();
     const token = await t.streamToken(task.id);

@@ -148,6 +148,9 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
   }
 
   heartbeat(): void {
+    // A replay fills the buffer by design and waits for the reader to drain it (`drained`): not
+    // slow for that, and its own frames keep the connection alive.
+    if (this.sequencer.catchingUp) return;
     if (this.#buffered() > this.#services.maxBufferBytes) return this.close('slow');
     this.#res.write(HEARTBEAT_FRAME);
   }

@@ -61,6 +61,11 @@ export class TaskStream {
     return this.#lastSent;
   }
 
+  /** Replaying stored events (which waits for the reader rather than dropping it). */
+  get catchingUp(): boolean {
+    return this.#catchingUp;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
