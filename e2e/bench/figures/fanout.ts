@@ -406,6 +406,21 @@ async function peersOf(port: number): Promise<number> {
   }
 }
 
+/**
+ * Waits (at most DRAIN_WAIT_MS) until every subscriber of the lane has what was appended, before
+ * the lane is frozen for the others' turns. An event still on its way from A to B when B froze
+ * arrived 10.7 s later, after the other lanes' turns, and counted as that latency.
+ */
+async function drained(lane: Lane): Promise<void> {
+  await lane.subs.request(
+    'verify',
+    { expected: lane.lastSeq, timeoutMs: DRAIN_WAIT_MS },
+    DRAIN_WAIT_MS + 10_000,
+  );
+}
+
+const DRAIN_WAIT_MS = 2000;
+
 /** Measured slices of about this length, taking turns between the systems. */
 const SLICE_SECONDS = 5;
 
@@ -450,6 +465,7 @@ async function interleaved(
       turn(lane);
       await settle(lane);
       if (warmupSeconds > 0) await appendSlice(lane, agents, rate, warmupSeconds * 1000, false);
+      await drained(lane);
     }
     ctx.loadStartedAt = Date.now();
     const runs: Array<Record<string, FanoutMeasure>> = [];
@@ -467,6 +483,7 @@ async function interleaved(
           turn(lane);
           if (!(await settle(lane))) lane.unsettled++;
           await appendSlice(lane, agents, rate, sliceMs, true);
+          await drained(lane);
         }
       }
       for (const lane of lanes) setPaused(lane, false);

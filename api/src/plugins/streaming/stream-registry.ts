@@ -1,16 +1,4 @@
-/**
- * Every open stream of this instance, with ONE heartbeat timer for all of them (a timer per
- * stream costs memory per connection) and one timer closing streams at their deadline. The
- * deadline timer is armed for the earliest deadline rather than polling: a sweep walks every
- * stream, and each wake-up of an idle process costs CPU of its own (4 sweeps a second over 2,000
- * streams were a visible share of an idle instance).
- *
- * Heartbeats are spread over the interval: the streams are dealt round-robin into slices, and
- * each tick of the one timer beats one slice, so every stream still gets one heartbeat per
- * interval. Beating all of them in one tick was one write per stream in a single turn of the
- * event loop (50 ms for 2,000 streams on this machine, 250 ms for 10,000), and every live event
- * due meanwhile waited for it: it was the worst latency of a fan-out.
- */
+/** What the registry needs of a stream. */
 export interface RegisteredStream {
   heartbeat(): void;
   /** Epoch ms at which the stream must close (token expiry); Infinity for none. */
@@ -23,6 +11,19 @@ export interface RegisteredStream {
 const MIN_TICK_MS = 500;
 const MAX_SLICES = 30;
 
+/**
+ * Every open stream of this instance, with ONE heartbeat timer for all of them (a timer per
+ * stream costs memory per connection) and one timer closing streams at their deadline. The
+ * deadline timer is armed for the earliest deadline rather than polling: a sweep walks every
+ * stream, and each wake-up of an idle process costs CPU of its own (4 sweeps a second over 2,000
+ * streams were a visible share of an idle instance).
+ *
+ * Heartbeats are spread over the interval: the streams are dealt round-robin into slices, and
+ * each tick of the one timer beats one slice, so every stream still gets one heartbeat per
+ * interval. Beating all of them in one tick was one write per stream in a single turn of the
+ * event loop (50 ms for 2,000 streams on the bench machine, so about 250 ms for 10,000), and
+ * every live event due meanwhile waited for it: the longest stalls of the bench's fan-out.
+ */
 export class StreamRegistry {
   readonly #slices: Array<Set<RegisteredStream>>;
   readonly #tickMs: number;
