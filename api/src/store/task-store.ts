@@ -81,8 +81,7 @@ export class TaskStore {
 
   /** The task when it exists under this org/agent and belongs to this user; otherwise null. */
   async getOwned(org: string, agent: string, taskId: string, ownerId: string): Promise<TaskDoc | null> {
-    const doc = await this.get(taskId);
-    return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
+    return ownedBy(await this.get(taskId), org, agent, ownerId);
   }
 
   /**
@@ -104,8 +103,7 @@ export class TaskStore {
       read = this.get(taskId).finally(() => this.#streamReads.delete(taskId));
       this.#streamReads.set(taskId, read);
     }
-    const doc = await read;
-    return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
+    return ownedBy(await read, org, agent, ownerId);
   }
 
   async list(query: ListTasksQuery): Promise<{ tasks: TaskDoc[]; total: number }> {
@@ -124,6 +122,11 @@ export class TaskStore {
     ]);
     return { tasks, total };
   }
+}
+
+/** The task when it lives under this org/agent and belongs to this user; otherwise null. */
+function ownedBy(doc: TaskDoc | null, org: string, agent: string, ownerId: string): TaskDoc | null {
+  return doc && doc.org === org && doc.agent === agent && doc.ownerId === ownerId ? doc : null;
 }
 
 export interface WireTaskOptions {

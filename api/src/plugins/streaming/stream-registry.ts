@@ -47,7 +47,7 @@ export class StreamRegistry {
   }
 
   add(stream: RegisteredStream): void {
-    if (this.#sliceOf(stream)) return;
+    if (this.#slices.some((slice) => slice.has(stream))) return;
     this.#slices[this.#nextSlice]!.add(stream);
     this.#nextSlice = (this.#nextSlice + 1) % this.#slices.length;
     this.#size++;
@@ -56,9 +56,7 @@ export class StreamRegistry {
   }
 
   delete(stream: RegisteredStream): void {
-    const slice = this.#sliceOf(stream);
-    if (!slice) return;
-    slice.delete(stream);
+    if (!this.#slices.some((slice) => slice.delete(stream))) return;
     this.#size--;
     if (this.#size === 0) this.#stopTimers();
   }
@@ -79,10 +77,6 @@ export class StreamRegistry {
 
   *#streams(): IterableIterator<RegisteredStream> {
     for (const slice of this.#slices) yield* slice;
-  }
-
-  #sliceOf(stream: RegisteredStream): Set<RegisteredStream> | undefined {
-    return this.#slices.find((slice) => slice.has(stream));
   }
 
   #beat(): void {
