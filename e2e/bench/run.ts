@@ -83,6 +83,7 @@ const FULL: Sizes = {
   replayEvents: 10_000,
   soakMinutes: 10,
   browserReferences: true,
+  crossReference: true,
 };
 
 /**
@@ -97,6 +98,7 @@ const STANDARD: Sizes = {
   warmupSeconds: 1,
   throughputSeconds: 2,
   browserReferences: false,
+  crossReference: false,
 };
 
 /** The issue's bound on the default suite (figures 1–6, three runs each). */
@@ -116,6 +118,7 @@ const QUICK: Sizes = {
   replayEvents: 2000,
   soakMinutes: 0.4,
   browserReferences: false,
+  crossReference: true,
 };
 
 const HELP = `npm run bench -- [options]     (or: node e2e/dist/bench/run.js [options])

@@ -8,7 +8,13 @@
  *   GET  /__mem               heap and RSS after a forced GC (needs --expose-gc)
  *
  * One shared heartbeat timer writes `:\n\n` to every stream.
+ *
+ * As two processes ("raw A→B", figure 5's report-only reference): `--relay-listen` makes one
+ * instance take frames from UDP datagrams (`taskId\n` + frames) and write them to its streams;
+ * `--relay-to PORT` makes another send each append's frames there, once stored, before it
+ * answers. The least a second process costs an event: one datagram and one more event loop.
  */
+import dgram from 'node:dgram';
 import http from 'node:http';
 import { argValue, notifyReady, serveIpc } from '../lib/ipc.js';
 import { BaselineStore, eventsOf, memoryAfterGc, readJson, TaskQueues } from './store.js';
@@ -68,11 +74,30 @@ async function append(taskId: string, req: http.IncomingMessage, res: http.Serve
       let frames = '';
       for (let i = 0; i < events.length; i++)
         frames += `id: ${first + i}\ndata: ${JSON.stringify(events[i])}\n\n`;
-      const subscribers = streams.get(taskId);
-      if (subscribers) for (const s of subscribers) s.write(frames);
+      relayTo?.(taskId, frames);
+      writeFrames(taskId, frames);
       json(res, 200, { seqs: events.map((_, i) => first + i) });
     })
     .catch((error: unknown) => json(res, 500, { error: String(error) }));
+}
+
+function writeFrames(taskId: string, frames: string): void {
+  const subscribers = streams.get(taskId);
+  if (subscribers) for (const s of subscribers) s.write(frames);
+}
+
+const relay = dgram.createSocket('udp4');
+const relayPort = Number(argValue('relay-to', '0'));
+const relayTo = relayPort
+  ? (taskId: string, frames: string) => relay.send(`${taskId}\n${frames}`, relayPort, '127.0.0.1')
+  : undefined;
+if (argValue('relay-listen')) {
+  relay.on('message', (message) => {
+    const text = message.toString('utf8');
+    const nl = text.indexOf('\n');
+    writeFrames(text.slice(0, nl), text.slice(nl + 1));
+  });
+  await new Promise<void>((resolve) => relay.bind(0, '127.0.0.1', resolve));
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -89,5 +114,9 @@ await store.open(argValue('db'), argValue('db-name', 'bench_baselines')!, 'raw_m
 server.listen(Number(argValue('port', '0')), '127.0.0.1', () => {
   const port = (server.address() as { port: number }).port;
   serveIpc({ mem: () => ({ ...memoryAfterGc(), streams: open }) });
-  notifyReady({ port, db: store.enabled });
+  notifyReady({
+    port,
+    db: store.enabled,
+    ...(argValue('relay-listen') ? { relayPort: relay.address().port } : {}),
+  });
 });

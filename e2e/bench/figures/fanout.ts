@@ -57,7 +57,7 @@ interface Gens {
   agents: Child;
 }
 
-type System = 'raw' | 'socketio' | 'api' | 'cross';
+type System = 'raw' | 'socketio' | 'api' | 'cross' | 'rawcross';
 
 interface LaneOptions {
   system: System;
@@ -140,6 +140,7 @@ const LANE_NAME: Record<System, string> = {
   socketio: 'socketio+db',
   api: 'api',
   cross: 'api A→B',
+  rawcross: 'raw A→B',
 };
 
 async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
@@ -174,6 +175,22 @@ async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
       token = clientA.agent;
       subTargets = ids.map((taskId) => ({ taskId, path: apiClient!.streamPath(taskId), count: perTask }));
       agentTargets = ids.map((taskId) => ({ taskId, path: clientA.eventsPath(taskId) }));
+    } else if (o.system === 'rawcross') {
+      // B first: A is told where to send.
+      const b = await startBaseline('raw', ctx, { relay: 'listen', name: 'raw-B' });
+      servers.push(b);
+      const a = await startBaseline('raw', ctx, {
+        dbUri: ctx.dbUri,
+        dbName: o.dbName,
+        relay: b.relayPort!,
+        name: 'raw+db-A',
+      });
+      servers.push(a);
+      subscribedTo = b;
+      appendPort = a.port;
+      const ids = Array.from({ length: o.tasks }, (_, i) => `t${i}`);
+      subTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/stream`, count: perTask }));
+      agentTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/events` }));
     } else {
       const s = await startBaseline(o.system, ctx, { dbUri: ctx.dbUri, dbName: o.dbName });
       servers.push(s);
@@ -509,6 +526,7 @@ const MESSAGES: Record<System, string> = {
   socketio: 'socketio_messages',
   api: 'task_messages',
   cross: 'task_messages',
+  rawcross: 'raw_messages',
 };
 
 /**
@@ -663,7 +681,7 @@ export async function runFanout(ctx: Ctx): Promise<FigureOutcome> {
   const systems: System[] = (['raw', 'socketio', 'api'] as const).filter((s) => ctx.systems.has(s));
   if (ctx.figures?.includes('5')) {
     const available = await withGens(ctx, (gens) => crossInstanceAvailable(ctx, gens, 5000));
-    if (available) systems.push('cross');
+    if (available) systems.push('cross', ...(ctx.sizes.crossReference ? (['rawcross'] as const) : []));
     else ctx.log('  cross-instance delivery not available: figure 5 will say so');
     ctx.shared.set('cross-available', available);
   }
@@ -752,15 +770,40 @@ export async function runCrossInstance(ctx: Ctx): Promise<FigureOutcome> {
   if (runs && ctx.shared.get('cross-available') === false) return unavailable();
   if (!runs?.every((r) => r.cross)) {
     if (!(await withGens(ctx, (gens) => crossInstanceAvailable(ctx, gens, 5000)))) return unavailable();
-    runs = await interleavedRuns(ctx, ['raw', 'cross'], 'f5');
+    runs = await interleavedRuns(ctx, ['raw', 'rawcross', 'cross'], 'f5');
   } else ctx.log("  measured in figure 2's runs (the systems took turns)");
   const rows = latencyRows(figure, runs, 'cross', false);
+  if (runs.every((r) => r.rawcross)) rows.splice(1, 0, ...relayRows(figure, runs));
   const unsettled = runs.reduce((n, r) => n + (r.cross?.unsettledTurns ?? 0), 0);
   if (unsettled > 0 && rows[0])
     rows[0].note = [rows[0].note, `${unsettled} turn(s) began before A had found B again`]
       .filter(Boolean)
       .join('; ');
   return { rows, details: { available: true, runs } };
+}
+
+/**
+ * Figure 5 against two raw processes doing the same hop (report only; the target is raw+db's, as
+ * figure 2's): what a second process and one datagram cost by themselves on the shared core.
+ */
+function relayRows(figure: string, runs: Array<Record<string, FanoutMeasure>>): Row[] {
+  const ratio = (k: 'p50' | 'p99') => medianOf(runs, (r) => r.cross!.latency[k] / r.rawcross!.latency[k]);
+  const row = (k: 'p50' | 'p99'): Row => ({
+    figure,
+    metric: `latency ${k} vs two raw processes`,
+    value: medianOf(runs, (r) => r.cross?.latency[k]),
+    unit: 'ms',
+    baselineName: 'raw A→B',
+    baseline: medianOf(runs, (r) => r.rawcross?.latency[k]),
+    ratio: ratio(k),
+    target: 'report',
+    pass: null,
+    note:
+      k === 'p99'
+        ? `raw A→B against raw+db, per run: ${runs.map((r) => f(r.rawcross!.latency.p99 / r.raw!.latency.p99)).join(' / ')}`
+        : `raw A→B ${f(medianOf(runs, (r) => r.rawcross?.serverCpuPerEvent))} ms server CPU per append`,
+  });
+  return [row('p99'), row('p50')];
 }
 
 /**

@@ -39,6 +39,11 @@ export interface Sizes {
   soakMinutes: number;
   /** Figure 6 also measures its report-only references (a plain page, one context of tabs). */
   browserReferences: boolean;
+  /**
+   * Figure 5's report-only reference, two raw processes relaying over UDP ("raw A→B"), in the
+   * runs it shares with figure 2 (a fifth system there; figure 5 run alone always has it).
+   */
+  crossReference: boolean;
 }
 
 export interface Ctx extends Common {

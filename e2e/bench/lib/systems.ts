@@ -34,6 +34,8 @@ export interface Server {
   name: string;
   port: number;
   child: Child;
+  /** The UDP port a `--relay-listen` raw instance takes frames on. */
+  relayPort?: number;
   mem(): Promise<Memory>;
   stop(): Promise<void>;
 }
@@ -69,12 +71,21 @@ const serverNodeFlags = () => (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(
 export async function startBaseline(
   kind: 'raw' | 'socketio',
   common: Common,
-  options: { dbUri?: string | undefined; dbName?: string; heartbeatSeconds?: number } = {},
+  options: {
+    dbUri?: string | undefined;
+    dbName?: string;
+    heartbeatSeconds?: number;
+    /** raw only: take frames from UDP (`listen`), or send each append's frames to this port. */
+    relay?: 'listen' | number;
+    name?: string;
+  } = {},
 ): Promise<Server> {
   const script = benchFile(kind === 'raw' ? 'baselines/raw-sse.js' : 'baselines/socketio.js');
   const args = ['--port', '0', '--heartbeat', String(options.heartbeatSeconds ?? 15)];
   if (options.dbUri) args.push('--db', options.dbUri, '--db-name', options.dbName ?? 'bench_baselines');
-  const name = `${kind}${options.dbUri ? '+db' : ''}`;
+  if (options.relay === 'listen') args.push('--relay-listen', '1');
+  else if (options.relay !== undefined) args.push('--relay-to', String(options.relay));
+  const name = options.name ?? `${kind}${options.dbUri ? '+db' : ''}`;
   const child = new Child({
     name,
     script,
@@ -91,6 +102,7 @@ export async function startBaseline(
     name,
     port,
     child,
+    ...(ready.relayPort ? { relayPort: Number(ready.relayPort) } : {}),
     async mem() {
       const res = await fetch(`http://127.0.0.1:${port}/__mem`);
       return (await res.json()) as Memory;
