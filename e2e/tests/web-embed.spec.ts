@@ -221,3 +221,49 @@ test('embed example on an origin not in CORS_ORIGINS is refused and shows an err
     await context.close();
   }
 });
+
+test('a refused origin that signs its users in elsewhere: the stream says CORS and which origin to allow', async ({
+  browser,
+}) => {
+  test.setTimeout(60_000);
+  const userToken = await devToken(api.baseUrl, 'embed-user');
+  const task = await createTask(api.baseUrl, userToken, 'demo', 'simulator', {
+    metadata: { simulate: { steps: 3, intervalMs: 100 } },
+  });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    // The host's own sign-in (not the API's): the first call to the API is the component's mint.
+    await page.addInitScript((token: string) => {
+      const apiFetch = window.fetch.bind(window);
+      window.fetch = (input, init) =>
+        String(input instanceof Request ? input.url : input).endsWith('/auth/dev/token')
+          ? Promise.resolve(
+              Response.json({ token, expiresAt: new Date(Date.now() + 3_600_000).toISOString() }),
+            )
+          : apiFetch(input, init);
+    }, userToken);
+    const blocked: string[] = [];
+    page.on('requestfailed', (req) => {
+      if (req.url().startsWith(api.baseUrl)) blocked.push(`${req.method()} ${new URL(req.url()).pathname}`);
+    });
+    await page.goto(embedUrl(refused, { task: task.id }));
+
+    const error = page.locator(STREAM).locator('[part="error"]');
+    await expect(error).toBeVisible({ timeout: 20_000 });
+    await expect(error).toContainText('CORS_ORIGINS');
+    await expect(error).toContainText(refused.origin);
+    await expect(error).not.toContainText('network connection');
+    await expect(page.locator(STREAM).locator('a2a-connection-status [part="base"]')).toHaveAttribute(
+      'data-state',
+      'error',
+    );
+    // It stopped there: one refused mint (then one opaque probe), no retry loop, no stream.
+    await page.waitForTimeout(3_000);
+    expect(blocked.filter((r) => r.startsWith('POST') && r.endsWith('/stream-token'))).toHaveLength(1);
+    expect(blocked.filter((r) => r.endsWith('/stream'))).toEqual([]);
+    expect(await renderedSeqs(page, STREAM)).toEqual([]);
+  } finally {
+    await context.close();
+  }
+});

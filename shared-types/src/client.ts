@@ -24,6 +24,12 @@ export interface ConnectionInfo {
   via?: 'worker' | 'page';
 }
 
+/**
+ * How an `error`'s reason starts when the API refused this page's origin (CORS): the host's
+ * setup, which no retry fixes (the API's CORS_ORIGINS must list the page's origin).
+ */
+export const CORS_BLOCKED_REASON = 'blocked by CORS';
+
 export interface TaskStreamListener {
   /** The latest `Task` snapshot (the stream's first frame, or the stored one when offline). */
   onSnapshot?(snapshot: SnapshotTask): void;

@@ -80,6 +80,8 @@ export type PageToWorker =
       /** HTTP status of a failed mint (401, 403, 404, 429…); absent for network failures. */
       status?: number;
       retryAfterMs?: number;
+      /** The API refused this page's origin (CORS): a configuration error, `error` says which. */
+      corsBlocked?: boolean;
       /** `nextHopProtocol` the tab saw for the API (`http/1.1`, `h2`, `h3`), when known. */
       httpProtocol?: string;
     }

@@ -346,6 +346,7 @@ export class WorkerBridge {
         error: e?.code === 'network' ? 'network' : err instanceof Error ? err.message : String(err),
         ...(e?.status !== undefined ? { status: e.status } : {}),
         ...(e?.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+        ...(e?.code === 'cors' ? { corsBlocked: true } : {}),
       });
     }
   }

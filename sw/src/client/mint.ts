@@ -1,4 +1,4 @@
-import type { StreamTokenResponse } from '@orchestrator-ai/transport-types';
+import { CORS_BLOCKED_REASON, type StreamTokenResponse } from '@orchestrator-ai/transport-types';
 import { parseRetryAfter } from '../shared/backoff.js';
 import type { FetchLike } from '../shared/timers.js';
 import { StreamTokenError } from '../shared/tokens.js';
@@ -34,6 +34,11 @@ export async function mintStreamToken(
       cache: 'no-store',
     });
   } catch (err) {
+    if (await refusedByCors(fetch, tokenUrl))
+      throw new StreamTokenError(
+        `${CORS_BLOCKED_REASON}: the API (${new URL(tokenUrl, globalThis.location.href).origin}) does not allow this page's origin (${globalThis.location.origin}); add it to the API's CORS_ORIGINS`,
+        { code: 'cors' },
+      );
     throw new StreamTokenError(`network: ${err instanceof Error ? err.message : String(err)}`, {
       code: 'network',
     });
@@ -59,6 +64,29 @@ export async function mintStreamToken(
     throw new StreamTokenError('stream token response without a token', { code: 'failed' });
   }
   return body as StreamTokenResponse;
+}
+
+/**
+ * A browser reports a request its CORS check refused exactly like a network failure. A request
+ * that needs no CORS answer (`no-cors`, opaque) tells them apart: it succeeds when the API is
+ * reachable. Only for an API on another origin; offline, both fail.
+ */
+async function refusedByCors(fetch: FetchLike, url: string): Promise<boolean> {
+  const here = globalThis.location;
+  if (!here?.origin || here.origin === 'null') return false;
+  let target: URL;
+  try {
+    target = new URL(url, here.href);
+  } catch {
+    return false;
+  }
+  if (target.origin === here.origin) return false;
+  try {
+    await fetch(target.href, { mode: 'no-cors', cache: 'no-store', credentials: 'omit' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface Minter {

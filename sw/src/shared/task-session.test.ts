@@ -198,6 +198,30 @@ describe('TaskSession over SSE', () => {
     expect(net.requests).toHaveLength(0);
   });
 
+  it('stops with an error that names CORS when the API refuses the page origin', async () => {
+    let calls = 0;
+    const { net, sink, session } = setup(
+      {},
+      {
+        tokens: {
+          streamToken: () => {
+            calls++;
+            return Promise.reject(new StreamTokenError('blocked by CORS: add it', { code: 'cors' }));
+          },
+          userToken: () => Promise.resolve('u'),
+        },
+      },
+    );
+    session.start();
+    await until(() => expect(sink.last?.state).toBe('error'));
+    expect(sink.last?.reason).toBe('blocked by CORS: add it');
+    await new Promise((r) => setTimeout(r, 50));
+    // No retry loop: nothing changes until the API's configuration does.
+    expect(calls).toBe(1);
+    expect(net.requests).toHaveLength(0);
+    expect(sink.stateNames()).not.toContain('reconnecting/sse');
+  });
+
   it('waits and retries when no tab can give a token', async () => {
     let calls = 0;
     const { server, sink, session } = setup(

@@ -427,6 +427,11 @@ export class TaskSession {
       });
       return { done: true, delayMs: 0 };
     }
+    // Retrying cannot help until the API's configuration changes: say what to change.
+    if (e.code === 'cors') {
+      this.finish({ state: 'error', transport, reason: e.message });
+      return { done: true, delayMs: 0 };
+    }
     return this.waiting(transport, `no token: ${e.message}`, this.nextDelay(e.retryAfterMs), e.status);
   }
 

@@ -17,7 +17,7 @@ const FAST: StreamConfigInput = {
   tokenTimeoutMs: 50,
 };
 
-type TokenBehaviour = 'answer' | 'silent' | 'not-watching' | { status: number };
+type TokenBehaviour = 'answer' | 'silent' | 'not-watching' | 'cors' | { status: number };
 
 /** Fake tabs: an inbox per client, and token requests answered as told. */
 class FakeTabs implements ClientPort {
@@ -47,7 +47,9 @@ class FakeTabs implements ClientPort {
           ? { token: `${msg.kind ?? 'stream'}-token-${++this.minted}` }
           : b === 'not-watching'
             ? { error: 'not-watching' }
-            : { error: 'refused', status: b.status };
+            : b === 'cors'
+              ? { error: 'blocked by CORS: add this origin to CORS_ORIGINS', corsBlocked: true }
+              : { error: 'refused', status: b.status };
       setTimeout(
         () =>
           void this.manager?.handleMessage(
@@ -354,6 +356,21 @@ describe('StreamManager', () => {
     await subscribe('A', 't1', 0, false);
     await until(() => expect(t1.open.size).toBe(1));
     await until(() => expect(tabs.lastState('B', 't1')).toMatchObject({ state: 'open' }));
+  });
+
+  it("reports the tab's CORS refusal to every tab as an error that says so, without retrying", async () => {
+    const { tabs, server, subscribe, net } = setup();
+    server('t1');
+    tabs.open('A', 'B');
+    tabs.behaviour.set('A', 'cors');
+    tabs.behaviour.set('B', 'cors');
+    await subscribe('A', 't1');
+    await subscribe('B', 't1');
+    await until(() => expect(tabs.lastState('B', 't1')).toMatchObject({ state: 'error' }));
+    expect(tabs.lastState('A', 't1')?.reason).toBe('blocked by CORS: add this origin to CORS_ORIGINS');
+    await tick(50);
+    expect(tabs.states('A', 't1')).not.toContain('reconnecting/sse');
+    expect(net.seen('/t1/stream')).toHaveLength(0);
   });
 
   it('holds no more streams than the budget; the rest are polled and promoted when a stream frees', async () => {

@@ -456,7 +456,11 @@ export class StreamManager {
         return await this.askTab(clientId, entry.taskId, kind);
       } catch (err) {
         // A real refusal (HTTP status, network down) is the answer; silence or "not mine" is not.
-        if (err instanceof StreamTokenError && (err.code === 'http' || err.code === 'network')) throw err;
+        if (
+          err instanceof StreamTokenError &&
+          (err.code === 'http' || err.code === 'network' || err.code === 'cors')
+        )
+          throw err;
         // A tab that says it does not watch the task lost its unsubscribe: forget it.
         if (err instanceof StreamTokenError && err.code === 'not-watching' && entry.subs.has(clientId)) {
           await this.unsubscribe(clientId, entry.taskId);
@@ -524,11 +528,13 @@ export class StreamManager {
     const code =
       msg.status !== undefined
         ? 'http'
-        : msg.error === 'not-watching'
-          ? 'not-watching'
-          : msg.error === 'network'
-            ? 'network'
-            : 'failed';
+        : msg.corsBlocked
+          ? 'cors'
+          : msg.error === 'not-watching'
+            ? 'not-watching'
+            : msg.error === 'network'
+              ? 'network'
+              : 'failed';
     const opts: { code: typeof code; status?: number; retryAfterMs?: number } = { code };
     if (msg.status !== undefined) opts.status = msg.status;
     if (msg.retryAfterMs !== undefined) opts.retryAfterMs = msg.retryAfterMs;

@@ -1,11 +1,12 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type {
-  ConnectionInfo,
-  SnapshotTask,
-  TaskEvent,
-  TaskStreamClient,
-  TaskStreamSubscription,
-  WatchTarget,
+import {
+  CORS_BLOCKED_REASON,
+  type ConnectionInfo,
+  type SnapshotTask,
+  type TaskEvent,
+  type TaskStreamClient,
+  type TaskStreamSubscription,
+  type WatchTarget,
 } from '@orchestrator-ai/transport-types';
 import { emit, type A2AErrorDetail } from '../events.js';
 import {
@@ -261,6 +262,13 @@ export function errorDetail(info: ConnectionInfo, taskId?: string): A2AErrorDeta
       status: info.status,
       kind: 'not-found',
       message: `This task does not exist or is not yours${why}. Check the link or pick a task from your list.`,
+    };
+  }
+  if (info.reason?.startsWith(CORS_BLOCKED_REASON)) {
+    return {
+      taskId,
+      kind: 'config',
+      message: `This page may not read tasks from the API: ${info.reason}.`,
     };
   }
   return {

@@ -8,6 +8,7 @@ import type {
   A2AStatusChangeEvent,
 } from '../../events.js';
 import { MIN_RENDER_INTERVAL_MS } from '../../controllers/task-stream-controller.js';
+import { CORS_BLOCKED_REASON } from '@orchestrator-ai/transport-types';
 import { FakeClient, artifact, message, settle, snapshot, status } from '../../test-support/fake-client.js';
 
 let el: A2ATaskStream;
@@ -338,6 +339,19 @@ describe('<a2a-task-stream> events dispatched', () => {
     await settle(el);
     expect(errors[0]!.detail.kind).toBe('not-found');
     expect(text('[part="error"]')).toContain('does not exist');
+  });
+
+  it("reports a CORS refusal as the host's setup, saying which origin to allow, without a retry", async () => {
+    const errors = record<A2AErrorEvent>('a2a-error');
+    await mount();
+    const reason = `${CORS_BLOCKED_REASON}: the API (https://api.example) does not allow this page's origin (https://partner.example); add it to the API's CORS_ORIGINS`;
+    client.active.connection({ state: 'error', transport: 'direct', reason });
+    await settle(el);
+    expect(errors[0]!.detail.kind).toBe('config');
+    expect(text('[part="error"]')).toContain('https://partner.example');
+    expect(text('[part="error"]')).toContain('CORS_ORIGINS');
+    expect(text('[part="error"]')).not.toContain('network connection');
+    expect($('[part="retry"]')).toBeNull();
   });
 
   it('announces state changes in a polite live region, not each event', async () => {
