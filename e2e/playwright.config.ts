@@ -1,5 +1,8 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
+import { CHROMIUM_ARGS, testChromiumExecutable } from './chromium.js';
+
+// Debian's Chromium through a wrapper that also turns off its hidden omnibox WebUI (chromium.ts).
+const executablePath = testChromiumExecutable();
 
 export default defineConfig({
   testDir: './tests',
@@ -13,7 +16,7 @@ export default defineConfig({
   use: {
     trace: 'off',
     launchOptions: {
-      ...(CHROMIUM_PATH ? { executablePath: CHROMIUM_PATH } : {}),
+      ...(executablePath ? { executablePath } : {}),
       args: [...CHROMIUM_ARGS],
     },
   },

@@ -14,28 +14,19 @@
  * page, which inserts at once, waits for the next animation frame), all as
  * `performance.timeOrigin + performance.now()`.
  */
-import { chmodSync, unlinkSync, writeFileSync } from 'node:fs';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../chromium.js';
+import { unlinkSync } from 'node:fs';
+import {
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  DISABLED_BROWSER_FEATURES,
+  writeChromiumWrapper,
+} from '../../chromium.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { routes } from '@orchestrator-ai/transport-types';
 import { hasTaskset } from './children.js';
 import { epochMs } from './stats.js';
-
-/**
- * Chromium features turned off on top of Playwright's own list. Full Chromium in headless mode
- * (not the headless shell) builds each window's hidden omnibox popups as WebUI pages
- * (`chrome://omnibox-popup.top-chrome/`, and its `omnibox_popup_aim.html`), each in a renderer
- * that keeps running: ten idle blank windows used 0.83 of the pinned core with them and 0.02
- * without (Chromium 156, this machine). That load starved every mode of figure 6 alike before the
- * first event; it is no part of what a page or the worker costs.
- */
-export const DISABLED_BROWSER_FEATURES = [
-  'WebUIOmniboxPopup',
-  'WebUIOmniboxAimPopup',
-  'WebUIOmniboxFullPopup',
-];
 
 export interface Launched {
   browser: Browser;
@@ -45,38 +36,14 @@ export interface Launched {
 }
 
 /**
- * A wrapper script for the Chromium executable: merges DISABLED_BROWSER_FEATURES into the
- * `--disable-features` switch Playwright passes (a second switch would replace Playwright's list:
- * the last one wins), and pins every Chromium process to `core` with `taskset` when given (the
- * pipe Playwright talks over survives the execs).
- */
-function wrapperScript(executable: string, core: number | undefined): string {
-  const features = DISABLED_BROWSER_FEATURES.join(',');
-  return [
-    '#!/bin/sh',
-    `extra=${features}`,
-    'merged=',
-    'for a in "$@"; do',
-    '  shift',
-    '  case "$a" in --disable-features=*) a="$a,$extra"; merged=1 ;; esac',
-    '  set -- "$@" "$a"',
-    'done',
-    '[ -n "$merged" ] || set -- "$@" "--disable-features=$extra"',
-    `exec ${core !== undefined ? `taskset -c ${core} ` : ''}${JSON.stringify(executable)} "$@"`,
-    '',
-  ].join('\n');
-}
-
-/**
- * Launches Chromium (CHROMIUM_PATH, else Playwright's own) through {@link wrapperScript}, pinned to
+ * Launches Chromium (CHROMIUM_PATH, else Playwright's own) through {@link writeChromiumWrapper}, pinned to
  * `core` when `taskset` is there.
  */
 export async function launchChromium(core: number | undefined): Promise<Launched> {
   const executable = CHROMIUM_PATH ?? chromium.executablePath();
   const pinned = core !== undefined && hasTaskset();
   const wrapper = join(tmpdir(), `bench-f6-chromium-${process.pid}-${Date.now()}.sh`);
-  writeFileSync(wrapper, wrapperScript(executable, pinned ? core : undefined));
-  chmodSync(wrapper, 0o755);
+  writeChromiumWrapper(wrapper, executable, pinned ? core : undefined);
   const removeWrapper = () => {
     try {
       unlinkSync(wrapper);
