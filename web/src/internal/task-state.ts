@@ -8,6 +8,7 @@ import {
   type WireMessage,
   type WirePart,
   type WireStreamResponse,
+  type WireTask,
   type WireTaskState,
 } from '@orchestrator-ai/transport-types';
 import { formatTime } from './format.js';
@@ -38,6 +39,8 @@ export interface TaskViewState {
   historyTruncated: boolean;
   earliestSeq?: number;
   final: boolean;
+  /** What people call the task (`metadata.title`, else its first user message), once a snapshot told. */
+  title?: string;
 }
 
 export interface ArtifactView {
@@ -92,6 +95,7 @@ export function applySnapshot(s: TaskViewState, snapshot: SnapshotTask): ApplyRe
   const from = s.state;
   s.taskId = snapshot.id || s.taskId;
   s.contextId = snapshot.contextId;
+  s.title = taskTitle(snapshot) ?? s.title;
   s.seq = seq;
   setStatus(s, snapshot.status, snapshot.metadata);
   s.artifacts = (snapshot.artifacts ?? []).map((a) => artifactView(a, s.final));
@@ -276,6 +280,15 @@ export function base64Bytes(b64: string): number {
 }
 
 /** Text parts of a message joined; empty when there is none. */
+/** A task's title: `metadata.title`, else its first user message (cut at 80 characters). */
+export function taskTitle(t: Pick<WireTask, 'metadata' | 'history'>): string | undefined {
+  const meta = t.metadata?.['title'];
+  if (typeof meta === 'string' && meta.trim()) return meta.trim();
+  const text = messageText(t.history?.find((m) => m.role === 'ROLE_USER')).trim();
+  if (text) return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+  return undefined;
+}
+
 export function messageText(m: WireMessage | undefined): string {
   if (!m) return '';
   return m.parts

@@ -4,7 +4,7 @@ import { repeat } from 'lit/directives/repeat.js';
 import { routes, type WireTask } from '@orchestrator-ai/transport-types';
 import { emit } from '../../events.js';
 import { formatAge } from '../../internal/format.js';
-import { messageText, stateLabel, stateToken } from '../../internal/task-state.js';
+import { stateLabel, stateToken, taskTitle } from '../../internal/task-state.js';
 import { themeStyles } from '../../internal/theme.styles.js';
 import styles from './task-list.styles.js';
 
@@ -206,7 +206,7 @@ export default class A2ATaskList extends LitElement {
   private renderTask(t: WireTask) {
     const href = this.hrefFor(t);
     const token = stateToken(t.status?.state);
-    const title = taskTitle(t);
+    const title = titleOf(t);
     return html`<li
       part="item"
       data-task-id=${t.id}
@@ -227,12 +227,7 @@ export default class A2ATaskList extends LitElement {
   }
 }
 
-/** A task's title: `metadata.title`, its first user message, or its id. */
-function taskTitle(t: WireTask): string {
-  const meta = t.metadata?.['title'];
-  if (typeof meta === 'string' && meta) return meta;
-  const first = t.history?.find((m) => m.role === 'ROLE_USER');
-  const text = messageText(first).trim();
-  if (text) return text.length > 80 ? `${text.slice(0, 79)}…` : text;
-  return `Task ${t.id.slice(0, 8)}`;
+/** A task's title, or its id. */
+function titleOf(t: WireTask): string {
+  return taskTitle(t) ?? `Task ${t.id.slice(0, 8)}`;
 }

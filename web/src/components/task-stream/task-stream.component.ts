@@ -179,7 +179,7 @@ export default class A2ATaskStream extends LitElement {
     const conn = this.stream.connection;
     const problem = this.stream.problem;
     const token = stateToken(s.state);
-    const title = this.heading || (this.taskId ? `Task ${this.taskId}` : 'Task');
+    const title = this.heading || s.title || (this.taskId ? `Task ${this.taskId}` : 'Task');
     const waitingFor = !this.taskId
       ? 'No task selected.'
       : !this.client && !this.getAccessToken && !this.accessToken

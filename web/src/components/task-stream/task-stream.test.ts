@@ -198,6 +198,30 @@ describe('<a2a-task-stream> rendering A2A events', () => {
   });
 });
 
+describe('<a2a-task-stream> title', () => {
+  it("is the task's title from the snapshot, else its first user message, else its id", async () => {
+    await mount();
+    expect(text('[part="title"]')).toBe('Task t1');
+    client.active.snapshot({
+      ...snapshot(1, 'TASK_STATE_WORKING'),
+      history: [{ messageId: 'u1', role: 'ROLE_USER', parts: [{ text: 'Summarise the Q3 report' }] }],
+    });
+    await settle(el);
+    expect(text('[part="title"]')).toBe('Summarise the Q3 report');
+    client.active.snapshot(snapshot(2, 'TASK_STATE_WORKING', { title: 'Quarterly summary' }));
+    await settle(el);
+    expect(text('[part="title"]')).toBe('Quarterly summary');
+    expect($('[part="base"]')!.getAttribute('aria-label')).toBe('Quarterly summary');
+  });
+
+  it('keeps the heading attribute over the task title', async () => {
+    await mount({ heading: 'Partner task' });
+    client.active.snapshot(snapshot(1, 'TASK_STATE_WORKING', { title: 'Quarterly summary' }));
+    await settle(el);
+    expect(text('[part="title"]')).toBe('Partner task');
+  });
+});
+
 describe('<a2a-task-stream> ordering and dedupe', () => {
   it('shows the log in seq order and each seq once, whatever the arrival order', async () => {
     await mount();
