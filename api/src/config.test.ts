@@ -163,6 +163,8 @@ describe('bad numbers are refused with the variable named', () => {
     ['TASK_MESSAGE_TTL_MINUTES', '-5'],
     ['SSE_HEARTBEAT_SECONDS', 'x'],
     ['SSE_HEARTBEAT_SECONDS', '0'],
+    ['SSE_REPLAY_STALL_SECONDS', '0'],
+    ['SSE_REPLAY_STALL_SECONDS', 'soon'],
     ['MAX_APPEND_BATCH', '1e400'],
     ['MAX_EVENT_BYTES', '-1'],
     ['STREAM_TOKEN_RATE_PER_TASK', 'many'],

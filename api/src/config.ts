@@ -29,6 +29,8 @@ export interface Config {
   sseRetryMs: number;
   /** Bytes a stream may have waiting in its socket before it counts as a slow reader. */
   sseMaxBufferBytes: number;
+  /** A replay whose reader takes nothing for this long is dropped as too slow. */
+  sseReplayStallSeconds: number;
   maxEventBytes: number;
   maxAppendBatch: number;
   /** Whole request body limit of the append route. */
@@ -86,6 +88,9 @@ export function loadConfig(env: Env = process.env): Config {
   const sseHeartbeatSeconds = num(env, 'SSE_HEARTBEAT_SECONDS', DEFAULTS.sseHeartbeatSeconds);
   if (sseHeartbeatSeconds <= 0)
     throw new ConfigError(`SSE_HEARTBEAT_SECONDS must be above 0, got "${env.SSE_HEARTBEAT_SECONDS}"`);
+  const sseReplayStallSeconds = num(env, 'SSE_REPLAY_STALL_SECONDS', 60);
+  if (sseReplayStallSeconds <= 0)
+    throw new ConfigError(`SSE_REPLAY_STALL_SECONDS must be above 0, got "${env.SSE_REPLAY_STALL_SECONDS}"`);
 
   return {
     port,
@@ -107,6 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     sseHeartbeatSeconds,
     sseRetryMs: int(env, 'SSE_RETRY_MS', DEFAULTS.sseRetryMs),
     sseMaxBufferBytes: int(env, 'SSE_MAX_BUFFER_BYTES', 1024 * 1024),
+    sseReplayStallSeconds,
     maxEventBytes: int(env, 'MAX_EVENT_BYTES', DEFAULTS.maxEventBytes),
     maxAppendBatch: int(env, 'MAX_APPEND_BATCH', DEFAULTS.maxAppendBatch),
     maxAppendBytes: int(env, 'MAX_APPEND_BYTES', 16 * 1024 * 1024),

@@ -46,6 +46,7 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
       messages: log.messages,
       retryMs: config.sseRetryMs,
       maxBufferBytes: config.sseMaxBufferBytes,
+      replayStallMs: config.sseReplayStallSeconds * 1000,
       maxPendingLive: MAX_PENDING_LIVE,
       log: (tags, data) => server.log(tags, data),
     };

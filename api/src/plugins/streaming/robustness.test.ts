@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { readSse, seqsOf, startTestApp, textChunk, type TestApp, json } from '../../test-support/app.js';
 import { GatedLimiter } from '../../test-support/gated-limiter.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const slowDrops = (metrics: string) =>
+  Number(/^a2a_sse_slow_readers_dropped_total (\d+)/m.exec(metrics)?.[1] ?? 0);
 
 describe('stream robustness', () => {
   let t: TestApp;
@@ -11,6 +14,7 @@ describe('stream robustness', () => {
     t = await startTestApp({
       SSE_HEARTBEAT_SECONDS: '0.2',
       SSE_MAX_BUFFER_BYTES: '262144',
+      SSE_REPLAY_STALL_SECONDS: '2',
       MAX_STREAMS_PER_USER: '2000',
     });
   });
@@ -94,6 +98,43 @@ describe('stream robustness', () => {
       req.setTimeout(10_000, () => req.destroy());
     });
     expect(result).toEqual({ lastId: events, closedEarly: false });
+  });
+
+  it('drops a replay whose reader takes nothing after SSE_REPLAY_STALL_SECONDS, with its connection', async () => {
+    const task = await t.createTask();
+    // ~4.8 MB in 600 events: far more than loopback's socket buffers take, in one replay batch.
+    const chunk = 'x'.repeat(8 * 1024);
+    for (let i = 0; i < 600; i += 150) {
+      const batch = Array.from({ length: 150 }, () => textChunk(chunk));
+      expect((await t.append(task.id, { events: batch })).status).toBe(200);
+    }
+    const metrics = async () => slowDrops(await (await fetch(`${t.baseUrl}/metrics`)).text());
+    const dropsBefore = await metrics();
+    const token = await t.streamToken(task.id);
+    const serverSockets: Socket[] = [];
+    const onConnection = (socket: Socket) => serverSockets.push(socket);
+    t.app.server.listener.on('connection', onConnection);
+    const req = http.get(t.streamUrl(task.id, { token, lastEventId: '0' }), (res) => {
+      res.pause(); // the replay waits in the server for a reader that takes nothing
+    });
+    req.on('error', () => undefined);
+    try {
+      const started = Date.now();
+      while ((await metrics()) === dropsBefore && Date.now() - started < 10_000) await sleep(100);
+      const droppedAfter = Date.now() - started;
+      // About 2 s without progress (heartbeats every 0.2 s), not the token's deadline.
+      expect(await metrics()).toBe(dropsBefore + 1);
+      expect(droppedAfter).toBeGreaterThan(1_500);
+      expect(droppedAfter).toBeLessThan(8_000);
+      // The connection went with what it buffered: the server does not hold megabytes for it.
+      const streamSocket = serverSockets.find((s) => s.remotePort === req.socket?.localPort);
+      expect(streamSocket).toBeDefined();
+      expect(streamSocket!.destroyed).toBe(true);
+      expect(streamSocket!.writableLength).toBe(0);
+    } finally {
+      t.app.server.listener.off('connection', onConnection);
+      req.destroy();
+    }
   });
 
   it('1,000 connect/disconnect cycles leave listeners and sessions at their baseline', async () => {

@@ -24,12 +24,22 @@ export interface RawResponse {
   socket?: { setNoDelay?(noDelay?: boolean): unknown } | null;
   /** HTTP/2 only: the stream that buffers the output. */
   stream?: Writable;
+  /** HTTP/1: closes the connection, dropping what is still buffered. */
+  destroy?(): unknown;
 }
 
 type CloseReason = 'final' | 'slow' | 'error' | 'shutdown' | 'token-expiry' | 'client-gone';
 
 function connectionClosed(res: RawResponse): boolean {
   return res.closed === true || res.stream?.destroyed === true;
+}
+
+/** What the heartbeats saw of a replay's reader: drains so far, bytes buffered, when it moved. */
+interface ReplayProgress {
+  drains: number;
+  drainsSeen: number;
+  bufferedSeen: number;
+  movedAt: number;
 }
 
 /** What every stream of this instance shares: one object, not a copy per connection. */
@@ -42,6 +52,11 @@ export interface StreamServices {
   retryMs: number;
   /** Output a live reader may leave unread before it is dropped as too slow. */
   maxBufferBytes: number;
+  /**
+   * A replay may hold a batch over `maxBufferBytes` while its reader drains it, but not for a
+   * reader that takes nothing at all: one that took nothing for this long is dropped as slow.
+   */
+  replayStallMs: number;
   maxPendingLive: number;
   log(tags: string[], data: object): void;
 }
@@ -71,6 +86,8 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
   readonly #requestId: string;
   #opened = false;
   #ended = false;
+  /** Only while a replay waits on its reader (one field on every other stream). */
+  #replay: ReplayProgress | undefined;
 
   constructor(res: RawResponse, services: StreamServices, identity: StreamIdentity, from: number) {
     this.#res = res;
@@ -130,6 +147,7 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     const target = this.#writable();
     return new Promise((resolve) => {
       const done = () => {
+        if (this.#replay) this.#replay.drains++;
         target.off('drain', done);
         this.#res.off('close', done);
         resolve();
@@ -149,8 +167,9 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
 
   heartbeat(): void {
     // A replay fills the buffer by design and waits for the reader to drain it (`drained`): not
-    // slow for that, and its own frames keep the connection alive.
-    if (this.sequencer.catchingUp) return;
+    // slow for that as long as the reader takes something, and its frames keep the connection alive.
+    if (this.sequencer.catchingUp) return this.#checkReplayMoves();
+    this.#replay = undefined;
     if (this.#buffered() > this.#services.maxBufferBytes) return this.close('slow');
     this.#res.write(HEARTBEAT_FRAME);
   }
@@ -184,7 +203,11 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     metrics.activeStreams.dec();
     void limiter.release(this.#userId);
     // Before the headers went out hapi still owns the response (it answers the error).
-    if (this.#opened) this.#res.end();
+    if (!this.#opened) return;
+    this.#res.end();
+    // What a slow reader left unread would stay in memory until it read it or went away: drop it
+    // with the connection (HTTP/2: the stream only). The client resumes after its last seq.
+    if (reason === 'slow') (this.#res.stream ?? this.#res).destroy?.();
   }
 
   readonly #onClientGone = (): void => this.end('client-gone');
@@ -211,6 +234,21 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
   }
 
   /** HTTP/1 responses write to themselves; HTTP/2 compatibility responses to their stream. */
+  /** Drops a replay whose reader took nothing (no drain, nothing less buffered) for too long. */
+  #checkReplayMoves(): void {
+    const now = Date.now();
+    const buffered = this.#buffered();
+    const r = this.#replay;
+    if (!r) {
+      this.#replay = { drains: 0, drainsSeen: 0, bufferedSeen: buffered, movedAt: now };
+      return;
+    }
+    if (r.drains !== r.drainsSeen || buffered < r.bufferedSeen) r.movedAt = now;
+    r.drainsSeen = r.drains;
+    r.bufferedSeen = buffered;
+    if (now - r.movedAt > this.#services.replayStallMs) this.close('slow');
+  }
+
   #writable(): Writable {
     return this.#res.stream ?? (this.#res as unknown as Writable);
   }
