@@ -143,6 +143,15 @@ const LANE_NAME: Record<System, string> = {
   rawcross: 'raw A→B',
 };
 
+/** The baselines' tasks (`t0`, `t1`…: they need no creating) and their routes. */
+function baselineTargets(tasks: number, perTask: number) {
+  const ids = Array.from({ length: tasks }, (_, i) => `t${i}`);
+  return {
+    subTargets: ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/stream`, count: perTask })),
+    agentTargets: ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/events` })),
+  };
+}
+
 async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
   const servers: Server[] = [];
   try {
@@ -188,17 +197,13 @@ async function openLane(ctx: Ctx, subs: Child, o: LaneOptions): Promise<Lane> {
       servers.push(a);
       subscribedTo = b;
       appendPort = a.port;
-      const ids = Array.from({ length: o.tasks }, (_, i) => `t${i}`);
-      subTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/stream`, count: perTask }));
-      agentTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/events` }));
+      ({ subTargets, agentTargets } = baselineTargets(o.tasks, perTask));
     } else {
       const s = await startBaseline(o.system, ctx, { dbUri: ctx.dbUri, dbName: o.dbName });
       servers.push(s);
       subscribedTo = s;
       appendPort = s.port;
-      const ids = Array.from({ length: o.tasks }, (_, i) => `t${i}`);
-      subTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/stream`, count: perTask }));
-      agentTargets = ids.map((taskId) => ({ taskId, path: `/tasks/${taskId}/events` }));
+      ({ subTargets, agentTargets } = baselineTargets(o.tasks, perTask));
     }
     const name = LANE_NAME[o.system];
     const sub = await subs.request<{ opened: number; failed: number; errors: string[] }>(
