@@ -1,5 +1,6 @@
 /**
- * Background jobs (Agenda 6 on MongoDB). One job so far: `prune-expired-task-messages`.
+ * Background jobs (Agenda 6 on MongoDB). One job so far: `prune-expired-task-messages`, which
+ * also removes finished tasks' orchestration data and expired bookkeeping documents.
  *
  * The TTL index on `task_messages.expiresAt` is not enough on its own: jongodb's TTL monitor
  * never deletes, and MongoDB's runs only once a minute. Reads filter expired messages anyway;
@@ -85,6 +86,33 @@ export async function pruneExpiredMessages(
     if (ids.length < batchSize) break;
   }
   return deleted;
+}
+
+/**
+ * Bookkeeping documents that stop counting once their `expiresAt` passes, and that a database
+ * without a TTL monitor (jongodb) would keep forever: rate-limit windows, the stream leases of
+ * instances that died without releasing them, and the delivery-peer entries of instances gone.
+ */
+const BOOKKEEPING = [COLLECTIONS.rateLimits, COLLECTIONS.streamLeases, COLLECTIONS.deliveryPeers] as const;
+
+/**
+ * Deletes expired bookkeeping documents; resolves to how many, per collection. Every reader
+ * already treats an expired one as absent (the rate limiter, the lease count, the peer list),
+ * so deleting it changes no answer.
+ */
+export async function pruneExpiredBookkeeping(
+  db: Db,
+  now: Date = new Date(),
+): Promise<Record<(typeof BOOKKEEPING)[number], number>> {
+  const counts = await Promise.all(
+    BOOKKEEPING.map(
+      async (name) => (await db.collection(name).deleteMany({ expiresAt: { $lte: now } })).deletedCount,
+    ),
+  );
+  return Object.fromEntries(BOOKKEEPING.map((name, i) => [name, counts[i]!])) as Record<
+    (typeof BOOKKEEPING)[number],
+    number
+  >;
 }
 
 const optionsSchema = Joi.object({
@@ -181,9 +209,16 @@ export const jobsPlugin: Plugin<JobsOptions> = {
         async () => {
           const deleted = await prune(stopController.signal);
           const orchestration = await pruneFinishedOrchestrations(db, new Date(), options.taskRetentionMs);
+          const bookkeeping = await pruneExpiredBookkeeping(db);
           rawOptions.onPruned?.(deleted, orchestration);
-          if (deleted > 0 || orchestration > 0)
-            server.log(['jobs', 'prune'], { job: PRUNE_JOB, deleted, orchestrationRemoved: orchestration });
+          const expired = Object.values(bookkeeping).reduce((a, b) => a + b, 0);
+          if (deleted > 0 || orchestration > 0 || expired > 0)
+            server.log(['jobs', 'prune'], {
+              job: PRUNE_JOB,
+              deleted,
+              orchestrationRemoved: orchestration,
+              expiredBookkeeping: bookkeeping,
+            });
         },
         { concurrency: 1 },
       );

@@ -2,7 +2,7 @@ import Hapi from '@hapi/hapi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { COLLECTIONS } from '../../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../../test-support/database.js';
-import { jobsPlugin, pruneExpiredMessages, type JobsOptions } from './index.js';
+import { jobsPlugin, pruneExpiredBookkeeping, pruneExpiredMessages, type JobsOptions } from './index.js';
 
 let t: TestDatabase;
 beforeEach(async () => {
@@ -70,6 +70,36 @@ describe('pruneExpiredMessages', () => {
   });
 });
 
+describe('pruneExpiredBookkeeping', () => {
+  it('deletes expired rate-limit windows, stream leases and peer entries, and nothing live', async () => {
+    const now = new Date('2026-01-01T12:00:00Z');
+    const past = new Date(now.getTime() - 1);
+    const future = new Date(now.getTime() + 60_000);
+    await t.db.collection<{ _id: string; [k: string]: unknown }>(COLLECTIONS.rateLimits).insertMany([
+      { _id: 'token:u1', item: 1, expiresAt: past },
+      { _id: 'token:u2', item: 1, expiresAt: future },
+    ]);
+    await t.db.collection<{ _id: string; [k: string]: unknown }>(COLLECTIONS.streamLeases).insertMany([
+      { _id: 'dead:u1', userId: 'u1', instanceId: 'dead', count: 3, expiresAt: past },
+      { _id: 'live:u1', userId: 'u1', instanceId: 'live', count: 1, expiresAt: future },
+    ]);
+    await t.db.collection<{ _id: string; [k: string]: unknown }>(COLLECTIONS.deliveryPeers).insertMany([
+      { _id: 'gone', host: '127.0.0.1', port: 1, expiresAt: now },
+      { _id: 'here', host: '127.0.0.1', port: 2, expiresAt: future },
+    ]);
+    expect(await pruneExpiredBookkeeping(t.db, now)).toEqual({
+      [COLLECTIONS.rateLimits]: 1,
+      [COLLECTIONS.streamLeases]: 1,
+      [COLLECTIONS.deliveryPeers]: 1,
+    });
+    const ids = async (name: string) => (await t.db.collection(name).find({}).toArray()).map((d) => d._id);
+    expect(await ids(COLLECTIONS.rateLimits)).toEqual(['token:u2']);
+    expect(await ids(COLLECTIONS.streamLeases)).toEqual(['live:u1']);
+    expect(await ids(COLLECTIONS.deliveryPeers)).toEqual(['here']);
+    expect(Object.values(await pruneExpiredBookkeeping(t.db, now))).toEqual([0, 0, 0]);
+  });
+});
+
 describe('jobs plugin', () => {
   async function serverWithJobs(options: Omit<JobsOptions, 'db'> = {}) {
     const server = Hapi.server({ host: '127.0.0.1', port: 0 });
@@ -121,6 +151,17 @@ describe('jobs plugin', () => {
       // again, for a message that expires while the job is running
       await messages.insertOne(message('task', 3, new Date(Date.now() + 300)));
       await waitFor(async () => !(await seqsLeft()).includes('task:3'), 5_000);
+
+      // the same run clears a lease its instance left behind (dead without releasing it)
+      const leases = t.db.collection<{ _id: string; [k: string]: unknown }>(COLLECTIONS.streamLeases);
+      await leases.insertOne({
+        _id: 'dead:u',
+        userId: 'u',
+        instanceId: 'dead',
+        count: 2,
+        expiresAt: new Date(0),
+      });
+      await waitFor(async () => (await leases.countDocuments({ _id: 'dead:u' })) === 0, 5_000);
 
       // one recurring job document, however often it ran
       const jobs = await t.db.collection(COLLECTIONS.agendaJobs).find({}).toArray();
