@@ -86,12 +86,13 @@ function writeFrames(taskId: string, frames: string): void {
   if (subscribers) for (const s of subscribers) s.write(frames);
 }
 
-const relay = dgram.createSocket('udp4');
+const relaying = argValue('relay-to') !== undefined || argValue('relay-listen') !== undefined;
+const relay = relaying ? dgram.createSocket('udp4') : undefined;
 const relayPort = Number(argValue('relay-to', '0'));
 const relayTo = relayPort
-  ? (taskId: string, frames: string) => relay.send(`${taskId}\n${frames}`, relayPort, '127.0.0.1')
+  ? (taskId: string, frames: string) => relay!.send(`${taskId}\n${frames}`, relayPort, '127.0.0.1')
   : undefined;
-if (argValue('relay-listen')) {
+if (relay && argValue('relay-listen')) {
   relay.on('message', (message) => {
     const text = message.toString('utf8');
     const nl = text.indexOf('\n');
@@ -117,6 +118,6 @@ server.listen(Number(argValue('port', '0')), '127.0.0.1', () => {
   notifyReady({
     port,
     db: store.enabled,
-    ...(argValue('relay-listen') ? { relayPort: relay.address().port } : {}),
+    ...(relay && argValue('relay-listen') ? { relayPort: relay.address().port } : {}),
   });
 });

@@ -34,9 +34,10 @@ export async function mintStreamToken(
       cache: 'no-store',
     });
   } catch (err) {
-    if (await refusedByCors(fetch, tokenUrl))
+    const refusedBy = await corsRefusal(fetch, tokenUrl);
+    if (refusedBy)
       throw new StreamTokenError(
-        `${CORS_BLOCKED_REASON}: the API (${new URL(tokenUrl, globalThis.location.href).origin}) does not allow this page's origin (${globalThis.location.origin}); add it to the API's CORS_ORIGINS`,
+        `${CORS_BLOCKED_REASON}: the API (${refusedBy}) does not allow this page's origin (${globalThis.location.origin}); add it to the API's CORS_ORIGINS`,
         { code: 'cors' },
       );
     throw new StreamTokenError(`network: ${err instanceof Error ? err.message : String(err)}`, {
@@ -69,23 +70,24 @@ export async function mintStreamToken(
 /**
  * A browser reports a request its CORS check refused exactly like a network failure. A request
  * that needs no CORS answer (`no-cors`, opaque) tells them apart: it succeeds when the API is
- * reachable. Only for an API on another origin; offline, both fail.
+ * reachable. Only for an API on another origin; offline, both fail. Answers the API's origin
+ * when it refused this page, else undefined.
  */
-async function refusedByCors(fetch: FetchLike, url: string): Promise<boolean> {
+async function corsRefusal(fetch: FetchLike, url: string): Promise<string | undefined> {
   const here = globalThis.location;
-  if (!here?.origin || here.origin === 'null') return false;
+  if (!here?.origin || here.origin === 'null') return undefined;
   let target: URL;
   try {
     target = new URL(url, here.href);
   } catch {
-    return false;
+    return undefined;
   }
-  if (target.origin === here.origin) return false;
+  if (target.origin === here.origin) return undefined;
   try {
     await fetch(target.href, { mode: 'no-cors', cache: 'no-store', credentials: 'omit' });
-    return true;
+    return target.origin;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -1,5 +1,7 @@
-/** Why a token could not be had. `status` is the HTTP status of a failed mint, when there was one. */
-/** `cors`: the API answers, but not to this page's origin (not in its CORS_ORIGINS). */
+/**
+ * Why a token could not be had. `status` is the HTTP status of a failed mint, when there was one;
+ * `cors`: the API answers, but not to this page's origin (not in its CORS_ORIGINS).
+ */
 export type TokenErrorCode =
   'http' | 'network' | 'cors' | 'no-client' | 'not-watching' | 'timeout' | 'failed';
 

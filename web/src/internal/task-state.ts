@@ -279,7 +279,6 @@ export function base64Bytes(b64: string): number {
   return Math.max(0, Math.floor((clean.length * 3) / 4) - pad);
 }
 
-/** Text parts of a message joined; empty when there is none. */
 /** A task's title: `metadata.title`, else its first user message (cut at 80 characters). */
 export function taskTitle(t: Pick<WireTask, 'metadata' | 'history'>): string | undefined {
   const meta = t.metadata?.['title'];
@@ -289,6 +288,7 @@ export function taskTitle(t: Pick<WireTask, 'metadata' | 'history'>): string | u
   return undefined;
 }
 
+/** Text parts of a message joined; empty when there is none. */
 export function messageText(m: WireMessage | undefined): string {
   if (!m) return '';
   return m.parts

@@ -103,16 +103,10 @@ const BOOKKEEPING = [COLLECTIONS.rateLimits, COLLECTIONS.streamLeases, COLLECTIO
 export async function pruneExpiredBookkeeping(
   db: Db,
   now: Date = new Date(),
-): Promise<Record<(typeof BOOKKEEPING)[number], number>> {
-  const counts = await Promise.all(
-    BOOKKEEPING.map(
-      async (name) => (await db.collection(name).deleteMany({ expiresAt: { $lte: now } })).deletedCount,
-    ),
-  );
-  return Object.fromEntries(BOOKKEEPING.map((name, i) => [name, counts[i]!])) as Record<
-    (typeof BOOKKEEPING)[number],
-    number
-  >;
+): Promise<Record<string, number>> {
+  const deleted = (name: string) => db.collection(name).deleteMany({ expiresAt: { $lte: now } });
+  const results = await Promise.all(BOOKKEEPING.map(deleted));
+  return Object.fromEntries(BOOKKEEPING.map((name, i) => [name, results[i]!.deletedCount]));
 }
 
 const optionsSchema = Joi.object({

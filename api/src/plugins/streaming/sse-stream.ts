@@ -233,7 +233,6 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     this.#services.log(['stream', 'error'], { taskId: this.#taskId, requestId: this.#requestId, err: error });
   }
 
-  /** HTTP/1 responses write to themselves; HTTP/2 compatibility responses to their stream. */
   /** Drops a replay whose reader took nothing (no drain, nothing less buffered) for too long. */
   #checkReplayMoves(): void {
     const now = Date.now();
@@ -249,6 +248,7 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
     if (now - r.movedAt > this.#services.replayStallMs) this.close('slow');
   }
 
+  /** HTTP/1 responses write to themselves; HTTP/2 compatibility responses to their stream. */
   #writable(): Writable {
     return this.#res.stream ?? (this.#res as unknown as Writable);
   }
