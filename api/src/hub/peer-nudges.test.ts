@@ -32,19 +32,45 @@ const event = (taskId: string, seq: number, json = `{"n":${seq}}`): HubEvent => 
   storedAt: 1_700_000_000_000 + seq,
 });
 
-/** A started instance whose nudges are recorded. */
-async function peer(secret = 'shared-secret') {
+/** A started instance whose nudges are recorded, and the losses it found apart. */
+async function peer(secret = 'shared-secret', refreshMs = 100) {
   const nudges = new PeerNudges(t.db, {
     bindHost: '127.0.0.1',
     advertiseHost: '127.0.0.1',
     port: 0,
-    refreshMs: 100,
+    refreshMs,
     secret,
   });
   const heard: Nudge[] = [];
-  await nudges.start((nudge) => heard.push(nudge));
+  /** Where in `heard` each loss was found. */
+  const missed: number[] = [];
+  await nudges.start((nudge) => (nudge.missed ? missed.push(heard.length) : heard.push(nudge)));
   started.push(nudges);
-  return { nudges, heard };
+  return { nudges, heard, missed };
+}
+
+/**
+ * Puts a relay between `from` and `to`: `from` is told `to` listens at the relay, which passes
+ * on what it gets unless told to drop the next datagrams. `to` must refresh slowly, or it would
+ * put its own address back.
+ */
+async function relay(to: { nudges: PeerNudges }) {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const relayed = { passed: 0, dropped: 0, drop: 0 };
+  socket.on('message', (message) => {
+    if (relayed.drop > 0) {
+      relayed.drop--;
+      relayed.dropped++;
+      return;
+    }
+    relayed.passed++;
+    socket.send(message, to.nudges.port, '127.0.0.1');
+  });
+  await t.db
+    .collection<PeerDoc>(COLLECTIONS.deliveryPeers)
+    .updateOne({ _id: to.nudges.instanceId }, { $set: { port: socket.address().port } });
+  return { relayed, close: () => socket.close() };
 }
 
 describe('PeerNudges', () => {
@@ -53,6 +79,8 @@ describe('PeerNudges', () => {
     const b = await peer();
     const c = await peer();
     await waitFor(() => a.nudges.peerCount === 2 && b.nudges.peerCount === 2);
+    // Each first heard the others' beacons: what they stored before is unknown, read everything.
+    await waitFor(() => b.missed.length === 2 && c.missed.length === 2);
 
     a.nudges.nudge([event('t1', 1)]);
     a.nudges.nudge([event('t2', 1), event('t1', 2)]);
@@ -62,8 +90,63 @@ describe('PeerNudges', () => {
     expect(c.heard[0]).toEqual(expected);
     expect(a.heard).toEqual([]);
     expect(a.nudges.counts.sent).toBe(2);
-    await sleep(50);
+    await sleep(250);
     expect(b.heard).toHaveLength(1);
+    // Beacons between refreshes say nothing was lost.
+    expect(b.missed).toHaveLength(2);
+    expect(a.nudges.counts.beacons).toBeGreaterThan(0);
+  });
+
+  it('numbers its datagrams: a receiver learns of a lost one from the next datagram, or else from the next beacon', async () => {
+    const a = await peer();
+    const b = await peer('shared-secret', 60_000);
+    const path = await relay(b);
+    try {
+      await waitFor(() => path.relayed.passed > 0 && b.missed.length === 1); // first contact
+      a.nudges.nudge([event('t1', 1)]);
+      await waitFor(() => b.heard.length === 1);
+      path.relayed.drop = 1;
+      a.nudges.nudge([event('t1', 2)]);
+      await waitFor(() => path.relayed.dropped === 1);
+      a.nudges.nudge([event('t1', 3)]);
+      await waitFor(() => b.heard.length === 2);
+      // Told of the loss before the datagram after it: the tail reads the database for both.
+      expect(b.missed).toEqual([0, 1]);
+      expect(b.heard[1]!.events).toEqual([event('t1', 3)]);
+
+      // The last datagram lost, nothing sent after it: the next beacon tells.
+      path.relayed.drop = 1;
+      const lostAt = Date.now();
+      a.nudges.nudge([event('t1', 4)]);
+      await waitFor(() => b.missed.length === 3, 1000);
+      expect(Date.now() - lostAt).toBeLessThan(500);
+      expect(b.heard).toHaveLength(2);
+      expect(b.nudges.counts.missed).toBe(3);
+      await sleep(250);
+      expect(b.missed).toHaveLength(3); // and only once
+    } finally {
+      path.close();
+    }
+  });
+
+  it('hears every peer only while each one is heard: a peer whose datagrams never come is not', async () => {
+    const a = await peer();
+    expect(a.nudges.allPeersHeard).toBe(false); // no peers: nobody to hear
+    const b = await peer();
+    await waitFor(() => a.nudges.allPeersHeard && b.nudges.allPeersHeard);
+    // An instance whose datagrams do not get here (a firewall, an older version).
+    await t.db.collection<PeerDoc>(COLLECTIONS.deliveryPeers).insertOne({
+      _id: 'unheard',
+      host: '127.0.0.1',
+      port: 9,
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    await waitFor(() => a.nudges.peerCount === 2);
+    expect(a.nudges.allPeersHeard).toBe(false);
+    await sleep(400);
+    expect(a.nudges.allPeersHeard).toBe(false);
+    await t.db.collection<PeerDoc>(COLLECTIONS.deliveryPeers).deleteOne({ _id: 'unheard' });
+    await waitFor(() => a.nudges.allPeersHeard);
   });
 
   it('stops nudging an instance that stopped, and never one whose entry expired', async () => {

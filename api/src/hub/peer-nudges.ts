@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS } from '../db/types.js';
 import type { HubEvent } from './hub.js';
+import { PeerSequences } from './peer-sequences.js';
 
 export interface PeerDoc {
   _id: string;
@@ -30,22 +31,40 @@ export interface PeerNudgeOptions {
 }
 
 export interface PeerNudgeObserver {
-  datagram(result: 'sent' | 'received' | 'rejected'): void;
+  /**
+   * `beacon`: one sent; `missed`: a datagram from a peer found lost (a number skipped, a beacon
+   * ahead, or a peer heard for the first time).
+   */
+  datagram(result: 'sent' | 'received' | 'rejected' | 'beacon' | 'missed'): void;
   peers(count: number): void;
 }
 
 /** What a datagram told: the tasks that moved and, when they fit, their events. */
 export interface Nudge {
-  /** Empty: too many to name, look at everything. */
+  /** Empty: too many to name, look at everything stored lately. */
   taskIds: string[];
   /** In seq order per task; events of named tasks may be left out (too large for a datagram). */
   events: HubEvent[];
+  /**
+   * Something a peer sent was lost, or came before this instance was heard of: every watched
+   * task is to be read, however long ago its events were stored.
+   */
+  missed?: true;
 }
 
 type WireEvent = [taskId: string, seq: number, storedAt: number, final: 0 | 1, json: string];
 
+/** The signed body: sender, its datagram number (a beacon's: its count so far), and the nudge. */
+interface WireBody {
+  i: string;
+  n: number;
+  b?: 1;
+  t?: string[];
+  e?: WireEvent[];
+}
+
 /** Datagrams start with this and an HMAC-SHA256 of the rest: anything else is dropped. */
-const MAGIC = Buffer.from('oa-nudge/2');
+const MAGIC = Buffer.from('oa-nudge/3');
 const MAC_BYTES = 32;
 /**
  * Beyond this a datagram leaves out the events (then the task ids): loopback carries 64 KB, but
@@ -61,6 +80,10 @@ const MAX_PAYLOAD = 8 * 1024;
  * record, so a lost or late datagram costs a read or waits for the tail's own polls, never an
  * event. Datagrams are signed with the secret every instance shares (the stream token secret):
  * a forged one is dropped. Instances find each other through a collection of entries they renew.
+ *
+ * Datagrams are numbered, and each refresh sends every peer a beacon with the count so far, so a
+ * receiver learns of a lost datagram at the next one or within a refresh (`missed`), and knows
+ * when every peer is being heard (`allPeersHeard`): then its own timed polls can be slow.
  */
 export class PeerNudges {
   readonly instanceId = randomUUID();
@@ -69,7 +92,10 @@ export class PeerNudges {
   readonly #observer: PeerNudgeObserver | undefined;
   #socket: dgram.Socket | undefined;
   #port = 0;
-  #targets: Array<{ host: string; port: number }> = [];
+  #targets: Array<{ id: string; host: string; port: number }> = [];
+  /** Datagrams sent so far (one count for every peer). */
+  #sequence = 0;
+  readonly #sequences = new PeerSequences();
   #timer: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
   #pending: HubEvent[] = [];
@@ -77,6 +103,8 @@ export class PeerNudges {
   #sent = 0;
   #received = 0;
   #rejected = 0;
+  #beacons = 0;
+  #missed = 0;
   #refreshes = 0;
 
   constructor(db: Db, options: PeerNudgeOptions) {
@@ -102,8 +130,33 @@ export class PeerNudges {
     return this.#targets.length;
   }
 
-  get counts(): { sent: number; received: number; rejected: number } {
-    return { sent: this.#sent, received: this.#received, rejected: this.#rejected };
+  /** How often this instance renews its entry and sends its beacons (ms). */
+  get refreshMs(): number {
+    return this.#options.refreshMs;
+  }
+
+  /**
+   * There are other instances, and every one of them was heard from within the last three
+   * refreshes: a datagram of theirs lost since shows up as `missed` within a refresh.
+   */
+  get allPeersHeard(): boolean {
+    if (this.#targets.length === 0) return false;
+    const since = Date.now() - 3 * this.#options.refreshMs;
+    return this.#sequences.allHeardSince(
+      this.#targets.map((t) => t.id),
+      since,
+    );
+  }
+
+  /** Nudges sent and received, datagrams rejected, beacons sent, and losses (or first contacts) found. */
+  get counts(): { sent: number; received: number; rejected: number; beacons: number; missed: number } {
+    return {
+      sent: this.#sent,
+      received: this.#received,
+      rejected: this.#rejected,
+      beacons: this.#beacons,
+      missed: this.#missed,
+    };
   }
 
   /** Listens, announces itself and learns its peers. */
@@ -111,14 +164,21 @@ export class PeerNudges {
     const type = isIP(this.#options.bindHost) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket(type);
     socket.on('message', (message) => {
-      const nudge = this.#open(message);
-      if (!nudge) {
+      const body = this.#open(message);
+      if (!body) {
         this.#rejected++;
         return this.#observer?.datagram('rejected');
       }
+      const beacon = body.b === 1;
+      if (this.#sequences.heard(body.i, body.n, beacon)) {
+        this.#missed++;
+        this.#observer?.datagram('missed');
+        onNudge({ taskIds: [], events: [], missed: true });
+      }
+      if (beacon) return;
       this.#received++;
       this.#observer?.datagram('received');
-      onNudge(nudge);
+      onNudge(nudgeOf(body));
     });
     // A send to a peer that went away answers ICMP unreachable: nothing to do, the entry expires.
     socket.on('error', () => undefined);
@@ -162,14 +222,26 @@ export class PeerNudges {
     if (!socket) return;
     const taskIds = [...new Set(events.map((e) => e.taskId))];
     const wire = events.map((e): WireEvent => [e.taskId, e.seq, e.storedAt, e.final ? 1 : 0, e.json]);
-    let payload = JSON.stringify({ t: taskIds, e: wire });
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ t: taskIds, e: [] });
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ t: [], e: [] });
+    const head = { i: this.instanceId, n: ++this.#sequence };
+    let payload = JSON.stringify({ ...head, t: taskIds, e: wire });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ ...head, t: taskIds, e: [] });
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify({ ...head, t: [], e: [] });
+    this.#send(socket, payload, 'sent');
+  }
+
+  /** Tells every peer how many datagrams this instance has sent, so each can tell what it lost. */
+  #beacon(): void {
+    const body: WireBody = { i: this.instanceId, n: this.#sequence, b: 1 };
+    if (this.#socket) this.#send(this.#socket, JSON.stringify(body), 'beacon');
+  }
+
+  #send(socket: dgram.Socket, payload: string, kind: 'sent' | 'beacon'): void {
     const body = Buffer.from(payload);
     const datagram = Buffer.concat([MAGIC, this.#mac(body), body]);
     for (const { host, port } of this.#targets) {
-      this.#sent++;
-      this.#observer?.datagram('sent');
+      if (kind === 'sent') this.#sent++;
+      else this.#beacons++;
+      this.#observer?.datagram(kind);
       socket.send(datagram, port, host);
     }
   }
@@ -178,30 +250,22 @@ export class PeerNudges {
     return createHmac('sha256', this.#key).update(body).digest();
   }
 
-  /** The nudge in a datagram, or undefined when it is not one of ours (or not signed by one). */
-  #open(message: Buffer): Nudge | undefined {
+  /** The body of a datagram, or undefined when it is not one of ours (or not signed by one). */
+  #open(message: Buffer): WireBody | undefined {
     if (message.length < MAGIC.length + MAC_BYTES || !message.subarray(0, MAGIC.length).equals(MAGIC)) return;
     const mac = message.subarray(MAGIC.length, MAGIC.length + MAC_BYTES);
     const body = message.subarray(MAGIC.length + MAC_BYTES);
     if (!timingSafeEqual(mac, this.#mac(body))) return;
     try {
-      const { t, e } = JSON.parse(body.toString('utf8')) as { t: string[]; e: WireEvent[] };
-      return {
-        taskIds: t,
-        events: e.map(([taskId, seq, storedAt, final, json]) => ({
-          taskId,
-          seq,
-          storedAt,
-          final: final === 1,
-          json,
-        })),
-      };
+      return JSON.parse(body.toString('utf8')) as WireBody;
     } catch {
       return undefined;
     }
   }
 
   async #refresh(): Promise<void> {
+    // Before the database round trips, so that beacons keep their pace when the database is slow.
+    this.#beacon();
     const now = Date.now();
     await this.#peers.updateOne(
       { _id: this.instanceId },
@@ -217,10 +281,24 @@ export class PeerNudges {
     const live = await this.#peers
       .find({ _id: { $ne: this.instanceId }, expiresAt: { $gt: new Date(now) } })
       .toArray();
-    this.#targets = live.map(({ host, port }) => ({ host, port }));
+    this.#targets = live.map(({ _id, host, port }) => ({ id: _id, host, port }));
     this.#observer?.peers(this.#targets.length);
+    this.#sequences.forget(now - this.#options.ttlMs);
     // Entries of instances that died without stopping (the database may have no TTL monitor).
     if (this.#refreshes++ % 30 === 0)
       await this.#peers.deleteMany({ expiresAt: { $lt: new Date(now - this.#options.ttlMs) } });
   }
+}
+
+function nudgeOf({ t = [], e = [] }: WireBody): Nudge {
+  return {
+    taskIds: t,
+    events: e.map(([taskId, seq, storedAt, final, json]) => ({
+      taskId,
+      seq,
+      storedAt,
+      final: final === 1,
+      json,
+    })),
+  };
 }

@@ -200,6 +200,7 @@ describe('TailingDelivery with peer nudges', () => {
     // Subscribed after the start, as streams are: from the position they read up to.
     for (const id of taskIds) hub.subscribe(id, (e) => received.get(id)!.push(e.seq), 0);
     await waitFor(() => writerNudges.peerCount === 1 && readerNudges.peerCount === 1);
+    await waitFor(() => readerNudges.allPeersHeard);
     const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     /** What the writer's event log does: store, then note the local publish (which nudges). */
     const append = async (taskId: string, seq: number) => {
@@ -207,7 +208,7 @@ describe('TailingDelivery with peer nudges', () => {
       writer.noteLocal([{ taskId, seq, json: '{}', final: false, storedAt: Date.now() }]);
     };
     const stop = () => Promise.all([writer.stop(), reader.stop()]);
-    return { reader, received, append, messages, stop };
+    return { reader, writer, received, append, messages, stop };
   }
 
   it('delivers at once what another instance says it stored, long before its next timed poll', async () => {
@@ -273,23 +274,54 @@ describe('TailingDelivery with peer nudges', () => {
     }
   });
 
-  it('keeps its timed polls slow while nudges announce the events, fast again when one is missed', async () => {
+  it("polls at the peers' refresh pace while every peer is heard, fast again for events no nudge announces", async () => {
     const taskId = `nudge-pace-${Date.now()}`;
-    const { reader, received, append, messages, stop } = await pair({ maxIdleFactor: 4, quietPolls: 3 }, [
-      taskId,
-    ]);
+    // Untrusted, the quiet pace would stop at 2 × 20 ms; every peer heard, it is the refresh's 100.
+    const { reader, writer, received, append, messages, stop } = await pair(
+      { maxIdleFactor: 2, quietPolls: 3 },
+      [taskId],
+    );
+    const paces = new Set<number>();
+    const sampler = setInterval(() => paces.add(reader.intervalMs), 5);
     try {
-      await waitFor(() => reader.intervalMs === 80);
+      await waitFor(() => reader.intervalMs === 100);
+      paces.clear();
       for (let seq = 1; seq <= 5; seq++) {
         await append(taskId, seq);
         await waitFor(() => received.get(taskId)!.length === seq, 5000);
       }
-      expect(reader.intervalMs).toBe(80);
-      // A lost datagram: the timed poll finds the event and the pace goes back to fast.
+      // A timed poll that reads an event before its datagram comes (the writer sends it once the
+      // insert is acknowledged) has not found a lost one.
       await messages.insertOne(foreignMessage(taskId, 6));
       await waitFor(() => received.get(taskId)!.length === 6, 5000);
-      expect(reader.intervalMs).toBe(20);
-      expect(received.get(taskId)).toEqual([1, 2, 3, 4, 5, 6]);
+      writer.noteLocal([{ taskId, seq: 6, json: '{}', final: false, storedAt: Date.now() }]);
+      await new Promise((r) => setTimeout(r, 800));
+      expect([...paces]).toEqual([100]);
+      // A writer that sends no nudges: the timed poll finds its event, no nudge follows, and the
+      // pace goes back to fast.
+      await messages.insertOne(foreignMessage(taskId, 7));
+      await waitFor(() => received.get(taskId)!.length === 7, 5000);
+      await waitFor(() => reader.intervalMs === 20, 2000);
+      expect(received.get(taskId)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      clearInterval(sampler);
+      await stop();
+    }
+  });
+
+  it('reads every watched task, however old its events, when a peer says a datagram was lost', async () => {
+    const [recent, old] = [`missed-recent-${Date.now()}`, `missed-old-${Date.now()}`];
+    const { reader, received, messages, stop } = await pair({ pollMs: 10_000 }, [recent, old]);
+    try {
+      // Stored out of sight: one now, one stamped before the look-back window.
+      await messages.insertOne(foreignMessage(recent, 1));
+      await messages.insertOne(foreignMessage(old, 1, new Date(Date.now() - 60_000)));
+      reader.nudge({ taskIds: [], events: [] });
+      await waitFor(() => received.get(recent)!.length === 1);
+      expect(received.get(old)).toEqual([]);
+      reader.nudge({ taskIds: [], events: [], missed: true });
+      await waitFor(() => received.get(old)!.length === 1, 2000);
+      expect(received.get(recent)).toEqual([1]);
     } finally {
       await stop();
     }

@@ -34,8 +34,10 @@ export interface TailingOptions {
   /**
    * Hints from and to other instances: a peer that appended says so at once and this tail polls
    * then, not at its next tick. Polls that a nudge prompted do not count against the quiet
-   * backoff, so with working nudges the timed polls slow to their safety-net pace; one that finds
-   * something no nudge announced (a lost datagram) brings the fast pace back.
+   * backoff. While every peer is heard (their numbered datagrams and beacons arrive), a lost
+   * datagram shows up within a refresh, so the timed polls slow to the refresh interval; one that
+   * finds events no nudge announces within ANNOUNCE_GRACE_MS (a writer without nudges) brings
+   * the fast pace back.
    */
   nudges?: PeerNudges;
   onDelivered?(count: number): void;
@@ -45,6 +47,11 @@ export interface TailingOptions {
 const FETCH_LIMIT = 5000;
 /** The sweep takes its next slice of watched tasks at most this often. */
 const SWEEP_SLICE_MS = 250;
+/**
+ * A timed poll may read an event before its writer's datagram arrives (the writer sends it once
+ * the insert is acknowledged): it counts as unannounced only if no nudge names it this long after.
+ */
+const ANNOUNCE_GRACE_MS = 500;
 
 /**
  * Cross-instance delivery where change streams are not available: for every task someone on
@@ -69,6 +76,10 @@ export class TailingDelivery implements DeliverySource {
   readonly #nudgedTasks = new Set<string>();
   /** A nudge named no task (too many for one datagram): the next poll looks at everything. */
   #nudgedAll = false;
+  /** A peer's datagram was lost: the next poll reads every watched task. */
+  #nudgedMissed = false;
+  /** Events timed polls found, by task (highest seq, when found), until a nudge announces them. */
+  readonly #unannounced = new Map<string, { seq: number; at: number }>();
   #stopped = false;
   #intervalMs: number;
   #emptyPolls = 0;
@@ -123,7 +134,10 @@ export class TailingDelivery implements DeliverySource {
           this.#last.set(taskId, last === undefined || last < 0 ? from : Math.min(last, from));
         else if (last === undefined) this.#last.set(taskId, -1);
       },
-      removed: (taskId) => this.#last.delete(taskId),
+      removed: (taskId) => {
+        this.#last.delete(taskId);
+        this.#unannounced.delete(taskId);
+      },
     });
     await this.options.nudges?.start((nudge) => this.nudge(nudge));
     this.#schedule();
@@ -151,9 +165,11 @@ export class TailingDelivery implements DeliverySource {
    * follows what this instance has is published as it came; for any other watched task named,
    * the database is read now.
    */
-  nudge({ taskIds, events }: Nudge): void {
+  nudge({ taskIds, events, missed }: Nudge): void {
     if (this.#stopped || !this.#hub) return;
-    if (taskIds.length === 0) this.#nudgedAll = true;
+    this.#announced(taskIds, events, missed);
+    if (missed) this.#nudgedMissed = true;
+    else if (taskIds.length === 0) this.#nudgedAll = true;
     const direct: HubEvent[] = [];
     const carried = new Set<string>();
     for (const e of events) {
@@ -176,7 +192,20 @@ export class TailingDelivery implements DeliverySource {
   }
 
   #nudged(): boolean {
-    return this.#nudgedAll || this.#nudgedTasks.size > 0;
+    return this.#nudgedMissed || this.#nudgedAll || this.#nudgedTasks.size > 0;
+  }
+
+  /** What a nudge accounts for among the events timed polls found first. */
+  #announced(taskIds: readonly string[], events: readonly HubEvent[], missed: boolean | undefined): void {
+    if (this.#unannounced.size === 0) return;
+    if (missed || taskIds.length === 0) return this.#unannounced.clear();
+    const carried = new Set<string>();
+    for (const e of events) {
+      carried.add(e.taskId);
+      if (e.seq >= (this.#unannounced.get(e.taskId)?.seq ?? Infinity)) this.#unannounced.delete(e.taskId);
+    }
+    // Named without its events (too large for the datagram): announced all the same.
+    for (const id of taskIds) if (!carried.has(id)) this.#unannounced.delete(id);
   }
 
   #schedule(): void {
@@ -194,19 +223,27 @@ export class TailingDelivery implements DeliverySource {
     // Taken before anything else: a nudge that arrives meanwhile is for the next poll, and one
     // this poll cannot act on (nothing watched, the database down) does not make it run again.
     // A nudge that named its tasks needs no look at what moved: it says what did.
-    const named = nudged && !this.#nudgedAll ? [...this.#nudgedTasks] : undefined;
+    const everything = nudged && this.#nudgedMissed;
+    const named = nudged && !everything && !this.#nudgedAll ? [...this.#nudgedTasks] : undefined;
     this.#nudgedTasks.clear();
     this.#nudgedAll = false;
+    this.#nudgedMissed = false;
     try {
       if (this.#last.size > 0) {
         await this.#initialiseNewTasks();
-        const positions = new Map(named ? this.#positionsOf(named) : await this.#recentlyMoved());
+        const positions = new Map(
+          everything
+            ? this.#positionsOf(this.#last.keys())
+            : named
+              ? this.#positionsOf(named)
+              : await this.#recentlyMoved(),
+        );
         for (const taskId of [...this.#again, ...this.#sweepSlice()]) {
           const last = this.#last.get(taskId);
           if (last !== undefined && last >= 0) positions.set(taskId, last);
         }
         this.#again.clear();
-        delivered = await this.#fetchAfter([...positions]);
+        delivered = await this.#fetchAfter([...positions], !nudged && this.options.nudges !== undefined);
       }
     } catch {
       // The database is briefly unreachable: try again next tick; streams catch up by seq.
@@ -218,12 +255,31 @@ export class TailingDelivery implements DeliverySource {
     }
   }
 
-  /** Fast while timed polls find events, slower and slower through a quiet spell. */
+  /**
+   * Fast while timed polls find events no nudge announces, slower and slower through a quiet
+   * spell, and at the peers' refresh interval while every peer is heard.
+   */
   #pace(delivered: number): void {
     const { pollMs, maxIdleFactor = 8, quietPolls = 20 } = this.options;
-    this.#emptyPolls = delivered > 0 ? 0 : this.#emptyPolls + 1;
-    this.#intervalMs =
-      this.#emptyPolls <= quietPolls ? pollMs : Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
+    const nudges = this.options.nudges;
+    const trusted = nudges?.allPeersHeard === true;
+    const found = trusted ? this.#unannouncedSince(Date.now() - ANNOUNCE_GRACE_MS) : delivered;
+    if (!trusted) this.#unannounced.clear();
+    this.#emptyPolls = found > 0 ? 0 : this.#emptyPolls + 1;
+    if (this.#emptyPolls <= quietPolls) this.#intervalMs = pollMs;
+    else if (trusted) this.#intervalMs = Math.max(pollMs * maxIdleFactor, nudges!.refreshMs);
+    else this.#intervalMs = Math.min(this.#intervalMs * 2, pollMs * maxIdleFactor);
+  }
+
+  /** How many tasks' events, found by timed polls before `before`, no nudge has announced. */
+  #unannouncedSince(before: number): number {
+    let count = 0;
+    for (const [taskId, { at }] of this.#unannounced)
+      if (at < before) {
+        count++;
+        this.#unannounced.delete(taskId);
+      }
+    return count;
   }
 
   async #initialiseNewTasks(): Promise<void> {
@@ -284,8 +340,11 @@ export class TailingDelivery implements DeliverySource {
     return [...moved];
   }
 
-  /** Reads and publishes every stored event after the given positions; returns how many. */
-  async #fetchAfter(positions: Array<[string, number]>): Promise<number> {
+  /**
+   * Reads and publishes every stored event after the given positions; returns how many. With
+   * `awaitNudge` (a timed poll among peers) what it finds waits for a nudge to announce it.
+   */
+  async #fetchAfter(positions: Array<[string, number]>, awaitNudge: boolean): Promise<number> {
     let delivered = 0;
     const size = this.options.batchTasks ?? 200;
     for (let i = 0; i < positions.length; i += size) {
@@ -298,19 +357,22 @@ export class TailingDelivery implements DeliverySource {
         .toArray();
       // What did not fit may have left the look-back window by the next poll: ask again then.
       if (docs.length >= FETCH_LIMIT) for (const [taskId] of chunk) this.#again.add(taskId);
-      delivered += this.#publish(docs);
+      delivered += this.#publish(docs, awaitNudge);
     }
     return delivered;
   }
 
   /** Publishes what this instance has not seen yet; returns how many events that was. */
-  #publish(docs: TaskMessageDoc[]): number {
+  #publish(docs: TaskMessageDoc[], awaitNudge: boolean): number {
     if (docs.length === 0) return 0;
+    const now = Date.now();
     const events: HubEvent[] = [];
     for (const d of docs) {
       const last = this.#last.get(d.taskId);
       if (last === undefined || d.seq <= last) continue;
       this.#last.set(d.taskId, d.seq);
+      if (awaitNudge)
+        this.#unannounced.set(d.taskId, { seq: d.seq, at: this.#unannounced.get(d.taskId)?.at ?? now });
       events.push({
         taskId: d.taskId,
         seq: d.seq,

@@ -66,8 +66,9 @@ export class Metrics {
   readonly peerNudges = new Counter({
     name: 'a2a_peer_nudges_total',
     help:
-      'UDP nudges between tailing instances: sent, received, or rejected (not a nudge, or not signed ' +
-      'with this instance’s stream token secret)',
+      'UDP datagrams between tailing instances: nudges sent and received, beacons sent, rejected ' +
+      '(not a nudge, or not signed with this instance’s stream token secret), and missed (a peer’s ' +
+      'datagram found lost, or a peer heard for the first time: every watched task is read)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
