@@ -36,7 +36,13 @@ export function topFunctions(
     elapsedUs += profile.timeDeltas[i] ?? 0;
     if (elapsedUs < skipMs * 1000) continue; // start-up and set-up, not the measured load
     const id = profile.samples[i]!;
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    // A sample lasts until the next one (as DevTools counts): the delta *before* it would give
+    // the first function after a gap in sampling (a sleep, the core busy elsewhere) the whole gap.
+    const last = i === profile.samples.length - 1;
+    const durationUs = last
+      ? Math.max(0, profile.endTime - profile.startTime - elapsedUs)
+      : profile.timeDeltas[i + 1]!;
+    self.set(id, (self.get(id) ?? 0) + durationUs);
   }
   const agg = new Map<string, { name: string; where: string; us: number }>();
   let total = 0;
