@@ -136,11 +136,12 @@ export class PeerNudges {
   }
 
   /**
-   * There are other instances, and every one of them was heard from within the last three
-   * refreshes: a datagram of theirs lost since shows up as `missed` within a refresh.
+   * Every other instance was heard from within the last three refreshes, so a datagram of theirs
+   * lost since shows up as `missed` within a refresh. True when there is none: an instance that
+   * starts is a peer within a refresh, and its first datagram or beacon makes this one read
+   * every watched task.
    */
   get allPeersHeard(): boolean {
-    if (this.#targets.length === 0) return false;
     const since = Date.now() - 3 * this.#options.refreshMs;
     return this.#sequences.allHeardSince(
       this.#targets.map((t) => t.id),

@@ -309,6 +309,24 @@ describe('TailingDelivery with peer nudges', () => {
     }
   });
 
+  it('alone, polls at the refresh pace: an instance that starts is heard within a refresh', async () => {
+    const nudges = new PeerNudges(t.db, {
+      bindHost: '127.0.0.1',
+      advertiseHost: '127.0.0.1',
+      port: 0,
+      refreshMs: 150,
+      secret: `alone-${Date.now()}`, // no peer shares it: none is heard
+    });
+    const { hub } = recordingHub([`alone-${Date.now()}`]);
+    const lone = new TailingDelivery(t.db, { pollMs: 20, maxIdleFactor: 2, quietPolls: 3, nudges });
+    await lone.start(hub);
+    try {
+      await waitFor(() => lone.intervalMs === 150, 3000);
+    } finally {
+      await lone.stop();
+    }
+  });
+
   it('reads every watched task, however old its events, when a peer says a datagram was lost', async () => {
     const [recent, old] = [`missed-recent-${Date.now()}`, `missed-old-${Date.now()}`];
     const { reader, received, messages, stop } = await pair({ pollMs: 10_000 }, [recent, old]);
