@@ -153,6 +153,31 @@ describe('TailingDelivery', () => {
     }
   });
 
+  it('looks back from its previous look, so nothing stored between two slow polls waits for the sweep', async () => {
+    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+    const taskId = `tail-between-${Date.now()}`;
+    const { hub, received } = recordingHub([taskId]);
+    // Polls 400 ms apart with a 50 ms look-back (as a 1 s refresh pace is to the default 1 s).
+    const tail = new TailingDelivery(t.db, {
+      pollMs: 400,
+      lookbackMs: 50,
+      sweepMs: 600_000,
+      quietPolls: 1000,
+    });
+    await tail.start(hub);
+    try {
+      const polls = tail.pollCount;
+      await waitFor(() => tail.pollCount > polls);
+      await new Promise((r) => setTimeout(r, 150)); // that poll is done; the next is ~250 ms away
+      const stored = Date.now();
+      await messages.insertOne(foreignMessage(taskId, 1));
+      await waitFor(() => received.get(taskId)!.length === 1, 2000);
+      expect(Date.now() - stored).toBeLessThan(2000);
+    } finally {
+      await tail.stop();
+    }
+  });
+
   it("is not blinded by a writer whose clock is ahead: the others' events still come at once", async () => {
     const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const [ahead, onTime] = [`tail-ahead-${Date.now()}`, `tail-ontime-${Date.now()}`];

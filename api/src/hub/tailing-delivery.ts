@@ -16,9 +16,10 @@ export interface TailingOptions {
    */
   sweepMs?: number;
   /**
-   * How far back (by this instance's clock) a poll looks at `createdAt` (default 1000 ms). An
-   * insert seen later than that, or stamped by a writer whose clock is behind by more, is left to
-   * the sweep.
+   * How far back (by this instance's clock) a poll looks at `createdAt` before the previous
+   * poll's look (default 1000 ms), so consecutive windows overlap by this much however far apart
+   * the polls are (up to `sweepMs`). An insert seen later than that, or stamped by a writer whose
+   * clock is behind by more, is left to the sweep.
    */
   lookbackMs?: number;
   /**
@@ -92,6 +93,8 @@ export class TailingDelivery implements DeliverySource {
   #slicedAt = 0;
   /** Tasks whose last fetch was cut at FETCH_LIMIT. */
   #again = new Set<string>();
+  /** When the previous look at what moved was taken. */
+  #lookedAt = Infinity;
 
   constructor(
     db: Db,
@@ -327,8 +330,14 @@ export class TailingDelivery implements DeliverySource {
   /** Watched tasks with a seq stored lately beyond this instance's position, and that position. */
   async #recentlyMoved(): Promise<Array<[string, number]>> {
     // By this instance's clock, not the newest `createdAt` seen: one writer whose clock is ahead
-    // would otherwise move the window past everyone else's events.
-    const from = new Date(Date.now() - (this.options.lookbackMs ?? 1000));
+    // would otherwise move the window past everyone else's events. From before the previous look:
+    // polls a refresh apart would otherwise leave what was stored between them to the sweep (a
+    // writer that died before its datagram went out).
+    const now = Date.now();
+    const lookback = this.options.lookbackMs ?? 1000;
+    const since = Math.max(Math.min(now, this.#lookedAt), now - (this.options.sweepMs ?? 5000));
+    this.#lookedAt = now;
+    const from = new Date(since - lookback);
     const heads = await this.#messages
       .find({ createdAt: { $gte: from } }, { projection: { _id: 0, createdAt: 1, taskId: 1, seq: 1 } })
       .toArray();
