@@ -299,7 +299,7 @@ describe('TailingDelivery with peer nudges', () => {
     }
   });
 
-  it("polls at the peers' refresh pace while every peer is heard, fast again for events no nudge announces", async () => {
+  it("polls at the peers' refresh pace while every peer is heard, fast again for a while after events no nudge announces", async () => {
     const taskId = `nudge-pace-${Date.now()}`;
     // Untrusted, the quiet pace would stop at 2 × 20 ms; every peer heard, it is the refresh's 100.
     const { reader, writer, received, append, messages, stop } = await pair(
@@ -323,10 +323,14 @@ describe('TailingDelivery with peer nudges', () => {
       await new Promise((r) => setTimeout(r, 800));
       expect([...paces]).toEqual([100]);
       // A writer that sends no nudges: the timed poll finds its event, no nudge follows, and the
-      // pace goes back to fast.
+      // pace goes back to fast, and stays off the refresh pace for a while (its next event would
+      // otherwise wait up to a refresh).
       await messages.insertOne(foreignMessage(taskId, 7));
       await waitFor(() => received.get(taskId)!.length === 7, 5000);
       await waitFor(() => reader.intervalMs === 20, 2000);
+      paces.clear();
+      await new Promise((r) => setTimeout(r, 800));
+      expect(Math.max(...paces)).toBeLessThanOrEqual(40);
       expect(received.get(taskId)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     } finally {
       clearInterval(sampler);

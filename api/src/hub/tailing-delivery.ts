@@ -53,6 +53,12 @@ const SWEEP_SLICE_MS = 250;
  * the insert is acknowledged): it counts as unannounced only if no nudge names it this long after.
  */
 const ANNOUNCE_GRACE_MS = 500;
+/**
+ * After a timed poll found events no nudge announced (a writer with nudges off), the timed polls
+ * keep the fast pace, with its quiet backoff, for this long: that writer's events would
+ * otherwise wait up to a refresh each.
+ */
+const DISTRUST_MS = 30_000;
 
 /**
  * Cross-instance delivery where change streams are not available: for every task someone on
@@ -95,6 +101,8 @@ export class TailingDelivery implements DeliverySource {
   #again = new Set<string>();
   /** When the previous look at what moved was taken. */
   #lookedAt = Infinity;
+  /** Until when timed polls keep the fast pace although every peer is heard. */
+  #distrustedUntil = 0;
 
   constructor(
     db: Db,
@@ -259,15 +267,18 @@ export class TailingDelivery implements DeliverySource {
   }
 
   /**
-   * Fast while timed polls find events no nudge announces, slower and slower through a quiet
-   * spell, and at the peers' refresh interval while every peer is heard.
+   * Fast while timed polls find events, slower and slower through a quiet spell; at the peers'
+   * refresh interval while every peer is heard and nothing unannounced turned up lately.
    */
   #pace(delivered: number): void {
     const { pollMs, maxIdleFactor = 8, quietPolls = 20 } = this.options;
     const nudges = this.options.nudges;
-    const trusted = nudges?.allPeersHeard === true;
-    const found = trusted ? this.#unannouncedSince(Date.now() - ANNOUNCE_GRACE_MS) : delivered;
-    if (!trusted) this.#unannounced.clear();
+    const now = Date.now();
+    const unannounced = this.#unannouncedSince(now - ANNOUNCE_GRACE_MS);
+    if (unannounced > 0) this.#distrustedUntil = now + DISTRUST_MS;
+    const trusted = nudges?.allPeersHeard === true && now >= this.#distrustedUntil;
+    // Trusted, what timed polls find is on its way in a datagram too (or trust would be off).
+    const found = trusted ? 0 : delivered + unannounced;
     this.#emptyPolls = found > 0 ? 0 : this.#emptyPolls + 1;
     if (this.#emptyPolls <= quietPolls) this.#intervalMs = pollMs;
     else if (trusted) this.#intervalMs = Math.max(pollMs * maxIdleFactor, nudges!.refreshMs);
