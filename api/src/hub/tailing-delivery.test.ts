@@ -40,6 +40,24 @@ function recordingHub(taskIds: string[], from = 0) {
   return { hub, received };
 }
 
+/** A tail started over a recording hub for these tasks, stopped after `body` whatever happens. */
+async function withTail(
+  taskIds: string[],
+  options: TailingOptions,
+  body: (tail: TailingDelivery, received: Map<string, number[]>) => Promise<void>,
+): Promise<void> {
+  const { hub, received } = recordingHub(taskIds);
+  const tail = new TailingDelivery(t.db, options);
+  await tail.start(hub);
+  try {
+    await body(tail, received);
+  } finally {
+    await tail.stop();
+  }
+}
+
+const storedMessages = () => t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
+
 describe('TailingDelivery', () => {
   it('slows its polling while nothing arrives from elsewhere, and speeds up when something does', async () => {
     const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
@@ -95,106 +113,72 @@ describe('TailingDelivery', () => {
   });
 
   it('picks up what another instance stored within a few polls, without waiting for a sweep', async () => {
-    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const tasks = Array.from({ length: 50 }, (_, i) => `tail-fast-${Date.now()}-${i}`);
-    const { hub, received } = recordingHub(tasks);
     // Sweeps far apart (after the first pass, one task every 12 s): only the look at what was
     // stored lately can deliver within seconds. The bounds are loose because the test database
     // server is shared with other test files, which can hold it for a while.
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
-    await tail.start(hub);
-    try {
+    await withTail(tasks, { pollMs: 20, sweepMs: 600_000 }, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100)); // past the first sweep
       for (const seq of [1, 2, 3]) {
         const stored = Date.now();
-        await messages.insertOne(foreignMessage(tasks[17]!, seq));
+        await storedMessages().insertOne(foreignMessage(tasks[17]!, seq));
         await waitFor(() => received.get(tasks[17]!)!.length === seq, 20_000);
         expect(Date.now() - stored).toBeLessThan(20_000);
       }
       expect(received.get(tasks[17]!)).toEqual([1, 2, 3]);
       expect([...received.values()].flat()).toHaveLength(3);
-    } finally {
-      await tail.stop();
-    }
+    });
   });
 
   it('fills a gap in order when a later event shows up before an earlier one was seen', async () => {
-    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const taskId = `tail-gap-${Date.now()}`;
-    const { hub, received } = recordingHub([taskId]);
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
-    await tail.start(hub);
-    try {
+    await withTail([taskId], { pollMs: 20, sweepMs: 600_000 }, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100));
       // Seq 1 became visible late, stamped long before the window; seq 2 is recent.
-      await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
-      await messages.insertOne(foreignMessage(taskId, 2));
+      await storedMessages().insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
+      await storedMessages().insertOne(foreignMessage(taskId, 2));
       await waitFor(() => received.get(taskId)!.length === 2, 20_000);
       expect(received.get(taskId)).toEqual([1, 2]);
-    } finally {
-      await tail.stop();
-    }
+    });
   });
 
   it('still delivers an event stamped outside the window (a slow commit, a clock behind) at the next sweep', async () => {
-    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const taskId = `tail-late-${Date.now()}`;
-    const { hub, received } = recordingHub([taskId]);
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 400 });
-    await tail.start(hub);
-    try {
+    await withTail([taskId], { pollMs: 20, sweepMs: 400 }, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100));
       // The task's final event, with nothing after it to reveal it to the windowed look.
-      await messages.insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
+      await storedMessages().insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
       await waitFor(() => received.get(taskId)!.length === 1, 20_000);
       expect(received.get(taskId)).toEqual([1]);
-    } finally {
-      await tail.stop();
-    }
+    });
   });
 
   it('looks back from its previous look, so nothing stored between two slow polls waits for the sweep', async () => {
-    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const taskId = `tail-between-${Date.now()}`;
-    const { hub, received } = recordingHub([taskId]);
     // Polls 400 ms apart with a 50 ms look-back (as a 1 s refresh pace is to the default 1 s).
-    const tail = new TailingDelivery(t.db, {
-      pollMs: 400,
-      lookbackMs: 50,
-      sweepMs: 600_000,
-      quietPolls: 1000,
-    });
-    await tail.start(hub);
-    try {
+    const options = { pollMs: 400, lookbackMs: 50, sweepMs: 600_000, quietPolls: 1000 };
+    await withTail([taskId], options, async (tail, received) => {
       const polls = tail.pollCount;
       await waitFor(() => tail.pollCount > polls);
       await new Promise((r) => setTimeout(r, 150)); // that poll is done; the next is ~250 ms away
       const stored = Date.now();
-      await messages.insertOne(foreignMessage(taskId, 1));
+      await storedMessages().insertOne(foreignMessage(taskId, 1));
       await waitFor(() => received.get(taskId)!.length === 1, 2000);
       expect(Date.now() - stored).toBeLessThan(2000);
-    } finally {
-      await tail.stop();
-    }
+    });
   });
 
   it("is not blinded by a writer whose clock is ahead: the others' events still come at once", async () => {
-    const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     const [ahead, onTime] = [`tail-ahead-${Date.now()}`, `tail-ontime-${Date.now()}`];
-    const { hub, received } = recordingHub([ahead, onTime]);
-    const tail = new TailingDelivery(t.db, { pollMs: 20, sweepMs: 600_000 });
-    await tail.start(hub);
-    try {
+    await withTail([ahead, onTime], { pollMs: 20, sweepMs: 600_000 }, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100));
-      await messages.insertOne(foreignMessage(ahead, 1, new Date(Date.now() + 600_000)));
+      await storedMessages().insertOne(foreignMessage(ahead, 1, new Date(Date.now() + 600_000)));
       await waitFor(() => received.get(ahead)!.length === 1, 20_000);
       const stored = Date.now();
-      await messages.insertOne(foreignMessage(onTime, 1));
+      await storedMessages().insertOne(foreignMessage(onTime, 1));
       await waitFor(() => received.get(onTime)!.length === 1, 20_000);
       expect(Date.now() - stored).toBeLessThan(20_000);
-    } finally {
-      await tail.stop();
-    }
+    });
   });
 });
 
@@ -346,14 +330,10 @@ describe('TailingDelivery with peer nudges', () => {
       refreshMs: 150,
       secret: `alone-${Date.now()}`, // no peer shares it: none is heard
     });
-    const { hub } = recordingHub([`alone-${Date.now()}`]);
-    const lone = new TailingDelivery(t.db, { pollMs: 20, maxIdleFactor: 2, quietPolls: 3, nudges });
-    await lone.start(hub);
-    try {
+    const options = { pollMs: 20, maxIdleFactor: 2, quietPolls: 3, nudges };
+    await withTail([`alone-${Date.now()}`], options, async (lone) => {
       await waitFor(() => lone.intervalMs === 150, 3000);
-    } finally {
-      await lone.stop();
-    }
+    });
   });
 
   it('reads every watched task, however old its events, when a peer says a datagram was lost', async () => {
