@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { COLLECTIONS, type TaskMessageDoc } from '../../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../../test-support/database.js';
-import { openHistory } from './history.js';
+import { HistoryOpens, openHistory, type OpenedHistory } from './history.js';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -13,22 +13,26 @@ async function storeTask(taskId: string, count: number, expiredBelow = 0) {
   const messages = t.db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
   const now = Date.now();
   await messages.insertMany(
-    Array.from({ length: count }, (_, i) => ({
-      taskId,
-      seq: i + 1,
-      kind: 'artifactUpdate',
-      event: {
-        artifactUpdate: {
-          taskId,
-          contextId: 'c',
-          artifact: { artifactId: 'a', parts: [{ text: `${i + 1}` }] },
-        },
-      },
-      createdAt: new Date(now),
-      expiresAt: new Date(i + 1 < expiredBelow ? now - 1000 : now + 60_000),
-    })),
+    Array.from({ length: count }, (_, i) => messageDoc(taskId, i + 1, now, i + 1 < expiredBelow)),
   );
   return messages;
+}
+
+function messageDoc(taskId: string, seq: number, now = Date.now(), expired = false): TaskMessageDoc {
+  return {
+    taskId,
+    seq,
+    kind: 'artifactUpdate',
+    event: {
+      artifactUpdate: {
+        taskId,
+        contextId: 'c',
+        artifact: { artifactId: 'a', parts: [{ text: `${seq}` }] },
+      },
+    },
+    createdAt: new Date(now),
+    expiresAt: new Date(expired ? now - 1000 : now + 60_000),
+  };
 }
 
 describe('openHistory', () => {
@@ -69,6 +73,103 @@ describe('openHistory', () => {
     expect(seen).toEqual([1, 2, 3, 4]);
   });
 });
+
+describe('HistoryOpens', () => {
+  it('gives opens waiting together one read, each from its own position', async () => {
+    const taskId = `opens-${Date.now()}`;
+    const messages = await storeTask(taskId, 8, 3);
+    const find = vi.spyOn(messages, 'find');
+    try {
+      const opens = new HistoryOpens(messages);
+      const afters = [0, 5, 1, 8, 3, 0, 7];
+      const opened = await Promise.all(afters.map((after) => opens.open(taskId, after, 8)));
+      // The first asks alone; the rest waited for its read and then shared one.
+      expect(find).toHaveBeenCalledTimes(2);
+      const seqs = await Promise.all(opened.map(seqsIn));
+      expect(seqs).toEqual(afters.map((after) => range(Math.max(after, 2) + 1, 8)));
+      expect(opened.map((o) => [o.historyTruncated, o.earliestSeq])).toEqual(
+        afters.map((after) => (after < 2 ? [true, 3] : [false, undefined])),
+      );
+    } finally {
+      find.mockRestore();
+    }
+  });
+
+  it('never hands a waiting open a read that began before it asked', async () => {
+    const taskId = `opens-late-${Date.now()}`;
+    const messages = await storeTask(taskId, 2);
+    const first = gateFirstRead(messages);
+    const opens = new HistoryOpens(messages);
+    const early = opens.open(taskId, 0, 2);
+    await first.sent;
+    // Stored while the first read is on its way; the open asked after it must see it.
+    await messages.insertOne(messageDoc(taskId, 3));
+    const late = Array.from({ length: 3 }, () => opens.open(taskId, 2, 3));
+    first.release();
+    expect(await seqsIn(await early)).toEqual([1, 2]);
+    for (const opened of await Promise.all(late)) expect(await seqsIn(opened)).toEqual([3]);
+  });
+
+  it('lets each open read its own cursor when the history is longer than one reply', async () => {
+    const taskId = `opens-long-${Date.now()}`;
+    const messages = await storeTask(taskId, 12);
+    const opens = new HistoryOpens(messages, 5);
+    const afters = [0, 0, 4, 9, 12];
+    const opened = await Promise.all(afters.map((after) => opens.open(taskId, after, 12)));
+    expect(await Promise.all(opened.map(seqsIn))).toEqual(afters.map((after) => range(after + 1, 12)));
+  });
+
+  it('fails every waiting open when the shared read fails, and reads again for the next', async () => {
+    const taskId = `opens-fail-${Date.now()}`;
+    const messages = await storeTask(taskId, 3);
+    const first = gateFirstRead(messages);
+    const opens = new HistoryOpens(messages);
+    const early = opens.open(taskId, 0, 3);
+    await first.sent;
+    const failing = vi.spyOn(messages, 'find').mockImplementationOnce(() => {
+      throw new Error('database gone');
+    });
+    const waiting = [opens.open(taskId, 1, 3), opens.open(taskId, 2, 3)];
+    first.release();
+    expect(await seqsIn(await early)).toEqual([1, 2, 3]);
+    for (const result of await Promise.allSettled(waiting))
+      expect(result).toMatchObject({ status: 'rejected', reason: { message: 'database gone' } });
+    failing.mockRestore();
+    expect(await seqsIn(await opens.open(taskId, 1, 3))).toEqual([2, 3]);
+  });
+});
+
+/** Holds the reply of this collection's next `find` (already read) until released. */
+function gateFirstRead(messages: Awaited<ReturnType<typeof storeTask>>) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let sent!: () => void;
+  const sentPromise = new Promise<void>((resolve) => (sent = resolve));
+  const find = messages.find.bind(messages);
+  const spy = vi.spyOn(messages, 'find').mockImplementationOnce(((...args: Parameters<typeof find>) => {
+    const cursor = find(...args);
+    const next = cursor.next.bind(cursor);
+    cursor.next = async () => {
+      const doc = await next();
+      sent();
+      await gate;
+      return doc;
+    };
+    spy.mockRestore();
+    return cursor;
+  }) as typeof find);
+  return { sent: sentPromise, release };
+}
+
+async function seqsIn(opened: OpenedHistory): Promise<number[]> {
+  const seqs: number[] = [];
+  for await (const batch of opened.batches) seqs.push(...batch.map((f) => f.seq));
+  return seqs;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
 
 async function firstFrame(messages: Awaited<ReturnType<typeof storeTask>>, taskId: string, after: number) {
   const opened = await openHistory(messages, taskId, after, 10, { batchSize: 1 });

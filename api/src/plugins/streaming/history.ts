@@ -1,4 +1,4 @@
-import type { Collection } from 'mongodb';
+import type { Collection, FindCursor } from 'mongodb';
 import type { TaskMessageDoc } from '../../db/types.js';
 import { isFinalEvent, type ReadResult } from '../../store/event-log.js';
 
@@ -38,10 +38,7 @@ export async function openHistory(
   lastSeq: number,
   { now = new Date(), batchSize = BATCH }: { now?: Date; batchSize?: number } = {},
 ): Promise<OpenedHistory> {
-  const cursor = messages.find(
-    { taskId, seq: { $gt: after }, expiresAt: { $gt: now } },
-    { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize },
-  );
+  const cursor = findAfter(messages, taskId, after, now, batchSize);
   let first: TaskMessageDoc | null;
   try {
     first = await cursor.next();
@@ -49,8 +46,6 @@ export async function openHistory(
     await cursor.close().catch(() => undefined);
     throw error;
   }
-  const historyTruncated = first ? first.seq > after + 1 : lastSeq > after;
-  const earliestSeq = historyTruncated ? (first?.seq ?? lastSeq + 1) : undefined;
   // The next reply is asked for before the current one is handed over: the database prepares it
   // while this process writes the current one out (the two work on different cores).
   async function* batches(): History {
@@ -74,7 +69,121 @@ export async function openHistory(
       await cursor.close().catch(() => undefined);
     }
   }
-  return { batches: batches(), historyTruncated, earliestSeq };
+  return { batches: batches(), ...truncation(first?.seq, after, lastSeq) };
+}
+
+function findAfter(
+  messages: Collection<TaskMessageDoc>,
+  taskId: string,
+  after: number,
+  now: Date,
+  batchSize: number,
+): FindCursor<TaskMessageDoc> {
+  return messages.find(
+    { taskId, seq: { $gt: after }, expiresAt: { $gt: now } },
+    { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize },
+  );
+}
+
+/** Whether events after `after` expired, judged by the first retained one after it. */
+function truncation(
+  firstSeq: number | undefined,
+  after: number,
+  lastSeq: number,
+): Pick<OpenedHistory, 'historyTruncated' | 'earliestSeq'> {
+  const historyTruncated = firstSeq !== undefined ? firstSeq > after + 1 : lastSeq > after;
+  return { historyTruncated, earliestSeq: historyTruncated ? (firstSeq ?? lastSeq + 1) : undefined };
+}
+
+interface WaitingOpen {
+  after: number;
+  lastSeq: number;
+  resolve(opened: OpenedHistory): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * `openHistory` for streams opening together: opens of one task that wait while a read of it is
+ * on its way share the next read (from the lowest position among them), and each takes the
+ * events after its own. A shared read always starts after every one of its callers asked, so
+ * whatever was stored before a stream subscribed is in it.
+ *
+ * Ten thousand idle streams over a hundred tasks were ten thousand queries, half the API's CPU
+ * while they opened. A history that does not fit one reply is not shared: each stream then reads
+ * its own through one cursor, as `openHistory` does.
+ */
+export class HistoryOpens {
+  /** Opens waiting for the next read, by task; a task is listed while a read of it is on its way. */
+  readonly #waiting = new Map<string, WaitingOpen[]>();
+
+  constructor(
+    private readonly messages: Collection<TaskMessageDoc>,
+    private readonly batchSize = BATCH,
+  ) {}
+
+  open(taskId: string, after: number, lastSeq: number): Promise<OpenedHistory> {
+    return new Promise((resolve, reject) => {
+      const open = { after, lastSeq, resolve, reject };
+      const waiting = this.#waiting.get(taskId);
+      if (waiting) {
+        waiting.push(open);
+        return;
+      }
+      const next: WaitingOpen[] = [];
+      this.#waiting.set(taskId, next);
+      void this.#readFor(taskId, [open], next);
+    });
+  }
+
+  async #readFor(taskId: string, group: WaitingOpen[], next: WaitingOpen[]): Promise<void> {
+    for (;;) {
+      await this.#serve(taskId, group);
+      if (next.length === 0) break;
+      group = next.splice(0);
+    }
+    this.#waiting.delete(taskId);
+  }
+
+  /** Settles every open of the group; never throws. */
+  async #serve(taskId: string, group: WaitingOpen[]): Promise<void> {
+    if (group.length === 1) return this.#alone(taskId, group[0]!);
+    const after = Math.min(...group.map((open) => open.after));
+    let cursor: FindCursor<TaskMessageDoc> | undefined;
+    let docs: TaskMessageDoc[];
+    let whole: boolean;
+    try {
+      cursor = findAfter(this.messages, taskId, after, new Date(), this.batchSize);
+      const first = await cursor.next();
+      docs = first ? [first, ...cursor.readBufferedDocuments()] : [];
+      whole = cursor.id?.isZero() ?? false;
+    } catch (error) {
+      await cursor?.close().catch(() => undefined);
+      for (const open of group) open.reject(error);
+      return;
+    }
+    if (!whole) {
+      await cursor.close().catch(() => undefined);
+      await Promise.all(group.map((open) => this.#alone(taskId, open)));
+      return;
+    }
+    const frames = docs.map(toFrame);
+    for (const open of group) {
+      const start = frames.findIndex((frame) => frame.seq > open.after);
+      const mine = start < 0 ? [] : frames.slice(start);
+      open.resolve({ batches: oneBatch(mine), ...truncation(mine[0]?.seq, open.after, open.lastSeq) });
+    }
+  }
+
+  async #alone(taskId: string, open: WaitingOpen): Promise<void> {
+    await openHistory(this.messages, taskId, open.after, open.lastSeq, { batchSize: this.batchSize }).then(
+      open.resolve,
+      open.reject,
+    );
+  }
+}
+
+async function* oneBatch(frames: StoredFrame[]): History {
+  if (frames.length > 0) yield frames;
 }
 
 /** Every retained event after `after`, for catching up again later (a hole, a late start). */

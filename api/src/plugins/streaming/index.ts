@@ -10,7 +10,7 @@ import { domainError } from '../../store/errors.js';
 import { toWireTask, type TaskStore } from '../../store/task-store.js';
 import { STRATEGY } from '../auth/index.js';
 import { closeDeadline, StreamRegistry } from './stream-registry.js';
-import { openHistory, type OpenedHistory } from './history.js';
+import { HistoryOpens, type OpenedHistory } from './history.js';
 import { SseTaskStream, type Listener, type RawResponse, type StreamServices } from './sse-stream.js';
 import type { StreamLimiter } from './stream-limiter.js';
 import { corsHeadersFor } from '../../http/cors.js';
@@ -38,6 +38,7 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
     const registry = new StreamRegistry(config.sseHeartbeatSeconds * 1000);
     server.ext('onPreStop', () => registry.closeAll());
     server.expose('registry', registry);
+    const histories = new HistoryOpens(log.messages);
     const services: StreamServices = {
       hub,
       registry,
@@ -68,7 +69,7 @@ export const streamingPlugin: Plugin<StreamingOptions> = {
           query: Joi.object({ token: Joi.string().allow(''), lastEventId: Joi.string().allow('') }),
         },
       },
-      handler: (request, h) => openStream(request, h, options, services),
+      handler: (request, h) => openStream(request, h, options, services, histories),
     });
   },
 };
@@ -78,6 +79,7 @@ async function openStream(
   h: ResponseToolkit,
   { config, tasks, log, limiter }: StreamingOptions,
   services: StreamServices,
+  histories: HistoryOpens,
 ) {
   const { org, agent, taskId } = request.params as { org: string; agent: string; taskId: string };
   const credentials = request.auth.credentials as { kind: string; sub: string; exp: number; taskId?: string };
@@ -123,7 +125,7 @@ async function openStream(
   if (stream.ended) return h.abandon;
   let history: OpenedHistory;
   try {
-    history = await openHistory(log.messages, taskId, from, lastSeq);
+    history = await histories.open(taskId, from, lastSeq);
   } catch (error) {
     stream.end('error');
     throw error;
