@@ -96,16 +96,11 @@ describe('HistoryOpens', () => {
   });
 
   it('never hands a waiting open a read that began before it asked', async () => {
-    const taskId = `opens-late-${Date.now()}`;
-    const messages = await storeTask(taskId, 2);
-    const first = gateFirstRead(messages);
-    const opens = new HistoryOpens(messages);
-    const early = opens.open(taskId, 0, 2);
-    await first.sent;
+    const { taskId, messages, opens, early, release } = await oneReadOnItsWay('opens-late', 2);
     // Stored while the first read is on its way; the open asked after it must see it.
     await messages.insertOne(messageDoc(taskId, 3));
     const late = Array.from({ length: 3 }, () => opens.open(taskId, 2, 3));
-    first.release();
+    release();
     expect(await seqsIn(await early)).toEqual([1, 2]);
     for (const opened of await Promise.all(late)) expect(await seqsIn(opened)).toEqual([3]);
   });
@@ -120,17 +115,12 @@ describe('HistoryOpens', () => {
   });
 
   it('fails every waiting open when the shared read fails, and reads again for the next', async () => {
-    const taskId = `opens-fail-${Date.now()}`;
-    const messages = await storeTask(taskId, 3);
-    const first = gateFirstRead(messages);
-    const opens = new HistoryOpens(messages);
-    const early = opens.open(taskId, 0, 3);
-    await first.sent;
+    const { taskId, messages, opens, early, release } = await oneReadOnItsWay('opens-fail', 3);
     const failing = vi.spyOn(messages, 'find').mockImplementationOnce(() => {
       throw new Error('database gone');
     });
     const waiting = [opens.open(taskId, 1, 3), opens.open(taskId, 2, 3)];
-    first.release();
+    release();
     expect(await seqsIn(await early)).toEqual([1, 2, 3]);
     for (const result of await Promise.allSettled(waiting))
       expect(result).toMatchObject({ status: 'rejected', reason: { message: 'database gone' } });
@@ -138,6 +128,17 @@ describe('HistoryOpens', () => {
     expect(await seqsIn(await opens.open(taskId, 1, 3))).toEqual([2, 3]);
   });
 });
+
+/** A task with `count` events, and one open of its whole history whose read is held on its way. */
+async function oneReadOnItsWay(prefix: string, count: number) {
+  const taskId = `${prefix}-${Date.now()}`;
+  const messages = await storeTask(taskId, count);
+  const first = gateFirstRead(messages);
+  const opens = new HistoryOpens(messages);
+  const early = opens.open(taskId, 0, count);
+  await first.sent;
+  return { taskId, messages, opens, early, release: first.release };
+}
 
 /** Holds the reply of this collection's next `find` (already read) until released. */
 function gateFirstRead(messages: Awaited<ReturnType<typeof storeTask>>) {
