@@ -25,3 +25,17 @@ export function formatAge(iso: string | undefined, now = Date.now()): string {
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return new Date(t).toLocaleDateString();
 }
+
+/**
+ * The last `limit` characters of a text, started at a line or word boundary when one is near, so
+ * the shown end does not begin mid-word.
+ */
+export function tailOf(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const start = text.length - limit;
+  const head = text.slice(start, start + Math.min(200, Math.floor(limit / 4)));
+  const line = head.indexOf('\n');
+  if (line >= 0) return text.slice(start + line + 1);
+  const space = head.search(/\s/);
+  return space >= 0 ? text.slice(start + space + 1) : text.slice(start);
+}

@@ -19,6 +19,7 @@ import {
   type LogEntry,
   type TaskViewState,
 } from '../../internal/task-state.js';
+import { tailOf } from '../../internal/format.js';
 import { themeStyles } from '../../internal/theme.styles.js';
 import '../connection-status/connection-status.js';
 import styles from './task-stream.styles.js';
@@ -34,8 +35,9 @@ import styles from './task-stream.styles.js';
  * `getAccessToken` callback or the `accessToken` property and never through an attribute.
  *
  * The log keeps every event in memory but renders only the newest `max-events` entries;
- * "Show earlier" adds more on request, so a long task never grows the DOM by itself. Renders are
- * batched to one per animation frame.
+ * "Show earlier" adds more on request, so a long task never grows the DOM by itself. Likewise an
+ * artifact's text longer than `max-artifact-chars` shows its end until "Show all" is pressed.
+ * Renders are batched to one per animation frame.
  *
  * @summary Live view of an A2A task stream.
  *
@@ -71,6 +73,7 @@ import styles from './task-stream.styles.js';
  * @csspart event-summary - One line describing the event.
  * @csspart show-earlier - The "Show earlier" button.
  * @csspart show-latest - The "Show only the latest" button.
+ * @csspart show-whole-text - The "Show all … characters" / "Show only the end" button of a long text.
  *
  * @cssproperty --a2a-font-family - Text font.
  * @cssproperty --a2a-font-mono - Monospace font (seqs, JSON).
@@ -110,6 +113,11 @@ export default class A2ATaskStream extends LitElement {
   @property() heading = '';
   /** How many log entries to render at most before "Show earlier" (default 200). */
   @property({ type: Number, attribute: 'max-events' }) maxEvents = 200;
+  /**
+   * How many characters of an artifact's text to render at most: a longer text shows its end,
+   * and "Show all" the rest (default 4,000).
+   */
+  @property({ type: Number, attribute: 'max-artifact-chars' }) maxArtifactChars = 4000;
 
   /** A stream client to use instead of the default one (tests, hosts with their own). */
   @property({ attribute: false }) client?: TaskStreamClient;
@@ -122,6 +130,8 @@ export default class A2ATaskStream extends LitElement {
   @state() private extra = 0;
   /** Text of the polite live region; changes only with the task state. */
   @state() private announcement = '';
+  /** Text parts (`artifactId:index`) the reader asked to see whole. */
+  @state() private wholeTexts: ReadonlySet<string> = new Set();
 
   /** Reads `accessToken` at each call, so a host can refresh the property in place. */
   private readonly tokenSource = (): string | Promise<string> => {
@@ -171,6 +181,7 @@ export default class A2ATaskStream extends LitElement {
     if (changed.has('taskId') || changed.has('org') || changed.has('agent')) {
       this.extra = 0;
       this.announcement = '';
+      this.wholeTexts = new Set();
     }
   }
 
@@ -264,10 +275,42 @@ export default class A2ATaskStream extends LitElement {
               ${a.name || a.artifactId}
               ${a.complete ? nothing : html`<span class="streaming">(streaming…)</span>`}
             </h4>
-            ${a.parts.map((p) => renderPart(p))}
+            ${a.parts.map((p, i) => ('text' in p ? this.renderText(`${a.artifactId}:${i}`, p.text) : renderPart(p)))}
           </article>`,
       )}
     </section>`;
+  }
+
+  /**
+   * A text part, or its end when it is longer than `maxArtifactChars`. An agent's answer streamed
+   * chunk by chunk grows with every event, and each chunk re-laid out the whole text in every tab
+   * watching it: at 20 chunks/s over ten tabs that kept Chromium's core busy and events waited
+   * hundreds of milliseconds to be shown.
+   */
+  private renderText(key: string, text: string) {
+    const limit = Math.max(1, this.maxArtifactChars);
+    if (text.length <= limit) return html`<pre part="artifact-text">${text}</pre>`;
+    const whole = this.wholeTexts.has(key);
+    const shown = whole ? text : tailOf(text, limit);
+    const hidden = text.length - shown.length;
+    return html`<div class="text-controls">
+        <button
+          part="show-whole-text"
+          class="secondary"
+          type="button"
+          aria-expanded=${whole ? 'true' : 'false'}
+          @click=${() => this.toggleWholeText(key)}
+        >
+          ${whole ? 'Show only the end' : `Show all ${text.length} characters (${hidden} hidden)`}
+        </button>
+      </div>
+      <pre part="artifact-text" data-hidden-chars=${hidden || nothing}>${hidden ? '… ' : ''}${shown}</pre>`;
+  }
+
+  private toggleWholeText(key: string): void {
+    const next = new Set(this.wholeTexts);
+    if (!next.delete(key)) next.add(key);
+    this.wholeTexts = next;
   }
 
   private renderLog(log: LogEntry[]) {
@@ -342,8 +385,7 @@ export default class A2ATaskStream extends LitElement {
   }
 }
 
-function renderPart(p: WirePart) {
-  if ('text' in p) return html`<pre part="artifact-text">${p.text}</pre>`;
+function renderPart(p: Exclude<WirePart, { text: string }>) {
   if ('data' in p) return html`<pre part="artifact-data">${JSON.stringify(p.data, null, 2)}</pre>`;
   if ('url' in p) {
     const safe = safeUrl(p.url);

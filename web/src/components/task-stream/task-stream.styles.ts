@@ -143,7 +143,8 @@ export default css`
     padding: var(--_space);
     border-radius: var(--_radius);
   }
-  .log-controls {
+  .log-controls,
+  .text-controls {
     display: flex;
     flex-wrap: wrap;
     gap: var(--_space);

@@ -416,6 +416,64 @@ describe('<a2a-task-stream> history', () => {
   });
 });
 
+describe('<a2a-task-stream> long artifact text', () => {
+  const chunk = (n: number) => `chunk ${String(n).padStart(4, '0')} of the answer. `;
+
+  it('renders the end of a long streamed text, and all of it on request', async () => {
+    await mount({ 'max-artifact-chars': '300' });
+    for (let s = 1; s <= 100; s++)
+      client.active.event(artifact(s, [{ text: chunk(s) }], { append: s > 1, lastChunk: false }));
+    await settle(el);
+    const whole = Array.from({ length: 100 }, (_, i) => chunk(i + 1)).join('');
+    const pre = () => $('[part="artifact-text"]')!;
+    const shown = pre().textContent!;
+    // The newest chunk is there, the first is not, and the cut is at a word.
+    expect(shown.length).toBeLessThanOrEqual(302);
+    expect(shown).toContain(chunk(100).trim());
+    expect(shown).not.toContain(chunk(1).trim());
+    expect(shown.startsWith('… chunk') || shown.startsWith('… of') || /^… \S/.test(shown)).toBe(true);
+    expect(whole.endsWith(shown.slice(2))).toBe(true);
+    const button = $('[part="show-whole-text"]') as HTMLButtonElement;
+    expect(button.getAttribute('aria-expanded')).toBe('false');
+    expect(button.textContent).toContain(`Show all ${whole.length} characters`);
+
+    button.click();
+    await settle(el);
+    expect(pre().textContent).toBe(whole);
+    expect(($('[part="show-whole-text"]') as HTMLButtonElement).getAttribute('aria-expanded')).toBe('true');
+
+    // Chunks keep coming into the whole text until the reader asks for the end again.
+    client.active.event(artifact(101, [{ text: chunk(101) }], { append: true, lastChunk: false }));
+    await settle(el);
+    expect(pre().textContent).toBe(whole + chunk(101));
+    ($('[part="show-whole-text"]') as HTMLButtonElement).click();
+    await settle(el);
+    expect(pre().textContent!.length).toBeLessThanOrEqual(302);
+  });
+
+  it('keeps a text within the limit as it is, without a button', async () => {
+    await mount({ 'max-artifact-chars': '300' });
+    client.active.event(artifact(1, [{ text: 'short answer' }]));
+    await settle(el);
+    expect($('[part="artifact-text"]')!.textContent).toBe('short answer');
+    expect($('[part="show-whole-text"]')).toBeNull();
+  });
+
+  it('shows the end again for another task', async () => {
+    await mount({ 'max-artifact-chars': '50' });
+    client.active.event(artifact(1, [{ text: 'x '.repeat(100) }]));
+    await settle(el);
+    ($('[part="show-whole-text"]') as HTMLButtonElement).click();
+    await settle(el);
+    expect($('[part="artifact-text"]')!.textContent).toHaveLength(200);
+    el.taskId = 't2';
+    await settle(el);
+    client.active.event(artifact(1, [{ text: 'y '.repeat(100) }], { taskId: 't2' }));
+    await settle(el);
+    expect($('[part="artifact-text"]')!.textContent!.length).toBeLessThanOrEqual(52);
+  });
+});
+
 describe('<a2a-task-stream> large logs', () => {
   it('keeps the DOM bounded for 10,000 events and shows earlier ones on request', async () => {
     await mount();
