@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FindCursor } from 'mongodb';
 import { COLLECTIONS, type TaskMessageDoc } from '../../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../../test-support/database.js';
 import { HistoryOpens, openHistory, type OpenedHistory } from './history.js';
@@ -59,6 +60,21 @@ describe('openHistory', () => {
     const seqs: number[] = [];
     for await (const batch of opened.batches) seqs.push(...batch.map((f) => f.seq));
     expect(seqs).toEqual([4, 5, 6]);
+  });
+
+  it('lets go of its cursor when discarded unread (the stream ended while it was opened)', async () => {
+    const taskId = `history-discard-${Date.now()}`;
+    const messages = await storeTask(taskId, 10);
+    const find = vi.spyOn(messages, 'find');
+    try {
+      const opened = await openHistory(messages, taskId, 0, 10, { batchSize: 2 });
+      const cursor = find.mock.results[0]!.value as FindCursor<TaskMessageDoc>;
+      expect(cursor.killed).toBe(false);
+      await opened.discard();
+      expect(cursor.killed).toBe(true);
+    } finally {
+      find.mockRestore();
+    }
   });
 
   it('lets a reader stop half-way without an error', async () => {

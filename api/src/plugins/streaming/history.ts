@@ -17,6 +17,8 @@ export interface OpenedHistory {
   /** True when events after `after` have expired: the client cannot get a gap-free history. */
   historyTruncated: boolean;
   earliestSeq: number | undefined;
+  /** Lets go of the database cursor when the batches will not be read (the stream ended first). */
+  discard(): Promise<void>;
 }
 
 /**
@@ -69,7 +71,11 @@ export async function openHistory(
       await cursor.close().catch(() => undefined);
     }
   }
-  return { batches: batches(), ...truncation(first?.seq, after, lastSeq) };
+  return {
+    batches: batches(),
+    ...truncation(first?.seq, after, lastSeq),
+    discard: () => cursor.close().catch(() => undefined),
+  };
 }
 
 function findAfter(
@@ -170,7 +176,11 @@ export class HistoryOpens {
     for (const open of group) {
       const start = frames.findIndex((frame) => frame.seq > open.after);
       const mine = start < 0 ? [] : frames.slice(start);
-      open.resolve({ batches: oneBatch(mine), ...truncation(mine[0]?.seq, open.after, open.lastSeq) });
+      open.resolve({
+        batches: oneBatch(mine),
+        ...truncation(mine[0]?.seq, open.after, open.lastSeq),
+        discard: () => Promise.resolve(),
+      });
     }
   }
 

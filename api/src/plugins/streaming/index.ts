@@ -130,7 +130,10 @@ async function openStream(
     stream.end('error');
     throw error;
   }
-  if (stream.ended) return h.abandon;
+  if (stream.ended) {
+    void history.discard();
+    return h.abandon;
+  }
   const snapshot = toWireTask(task, {
     metadata: {
       seq: task.lastSeq,
