@@ -153,7 +153,8 @@ export class HistoryOpens {
   /** Settles every open of the group; never throws. */
   async #serve(taskId: string, group: WaitingOpen[]): Promise<void> {
     if (group.length === 1) return this.#alone(taskId, group[0]!);
-    const after = Math.min(...group.map((open) => open.after));
+    // Not Math.min(...): a reconnect storm can put more opens in one group than a call takes arguments.
+    const after = group.reduce((lowest, open) => Math.min(lowest, open.after), Infinity);
     let cursor: FindCursor<TaskMessageDoc> | undefined;
     let docs: TaskMessageDoc[];
     let whole: boolean;
