@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { agentToken, devToken, startApi, type RunningApi } from './support/server.js';
 import { createTask, resultsPath, serverSeqs, taskStateOf } from './support/web-helpers.js';
 
@@ -70,6 +70,33 @@ function eventNo(n: number, taskId: string, contextId: string): Record<string, u
       lastChunk: n === TOTAL - 1,
     },
   };
+}
+
+/**
+ * Whether the end of the streamed artifact text is inside the box that scrolls it (the reader
+ * sees the newest chunk without scrolling), and the last line shown.
+ */
+function newestTextInView(page: Page): Promise<{ inView: boolean; overflows: boolean; lastLine: string }> {
+  return page.evaluate(() => {
+    const root = document.querySelector('a2a-task-stream')!.shadowRoot!;
+    const pre = root.querySelector('[part="artifact-text"]') as HTMLElement;
+    const overflowing = (el: HTMLElement) => el.scrollHeight > el.clientHeight + 1;
+    const scroller = overflowing(pre) ? pre : pre.parentElement!;
+    let last: Text | undefined;
+    const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) if (n.textContent?.trim()) last = n as Text;
+    const text = last!.textContent!.trimEnd();
+    const range = document.createRange();
+    range.setStart(last!, text.length - 1);
+    range.setEnd(last!, text.length);
+    const end = range.getBoundingClientRect();
+    const box = scroller.getBoundingClientRect();
+    return {
+      inView: end.top >= box.top - 1 && end.bottom <= box.bottom + 1,
+      overflows: overflowing(scroller),
+      lastLine: text.slice(text.lastIndexOf('\n') + 1),
+    };
+  });
 }
 
 interface PageFigures {
@@ -168,6 +195,7 @@ test('100 events/s into one component for 30 s: the page stays responsive and ev
     })();
     const started = Date.now();
     let sent = 0;
+    let midStream: Awaited<ReturnType<typeof newestTextInView>> | undefined;
     while (sent < TOTAL) {
       // Batch k (events 10k-9…10k) is due k-1 ticks after the start.
       const due = Math.min(
@@ -187,6 +215,7 @@ test('100 events/s into one component for 30 s: the page stays responsive and ev
       const { seqs } = (await res.json()) as { seqs: number[] };
       expect(seqs).toEqual(Array.from({ length: events.length }, (_, i) => sent + i + 1));
       sent = due;
+      if (!midStream && sent >= TOTAL / 2) midStream = await newestTextInView(page);
       const wait = started + (sent / 10) * TICK_MS - Date.now();
       if (wait > 0 && sent < TOTAL) await new Promise((r) => setTimeout(r, wait));
     }
@@ -214,6 +243,14 @@ test('100 events/s into one component for 30 s: the page stays responsive and ev
       `${TOTAL - 200} hidden`,
     );
     expect((await serverSeqs(api.baseUrl, userToken, ORG, AGENT, task.id)).seqs.length).toBe(TOTAL);
+    // The streamed text is taller than its box, and the box shows its newest lines: mid-stream and
+    // at the end (the last chunk is event 2999).
+    expect(midStream).toMatchObject({ overflows: true, inView: true });
+    expect(await newestTextInView(page)).toEqual({
+      overflows: true,
+      inView: true,
+      lastLine: `line ${TOTAL - 1}`,
+    });
 
     // Figures.
     const frames = figures.frames;

@@ -1,4 +1,4 @@
-import { LitElement, html, nothing, type PropertyValues } from 'lit';
+import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
 import { repeat } from 'lit/directives/repeat.js';
 import type {
@@ -61,7 +61,9 @@ import styles from './task-stream.styles.js';
  * @csspart artifacts - The artifacts section.
  * @csspart artifact - One artifact; carries `data-artifact-id`.
  * @csspart artifact-name - An artifact's name.
- * @csspart artifact-text - A text part (grows as chunks arrive; scrolls past `--a2a-artifact-max-height`).
+ * @csspart artifact-text - A text part (grows as chunks arrive).
+ * @csspart artifact-text-scroller - The box around a text part: scrolls past `--a2a-artifact-max-height`,
+ *   stays on the newest text while the reader is at its end (keyboard focusable).
  * @csspart artifact-data - A data part as formatted JSON.
  * @csspart artifact-link - A link for a url part or a download for raw bytes.
  * @csspart log-section - The event log section.
@@ -275,7 +277,11 @@ export default class A2ATaskStream extends LitElement {
               ${a.name || a.artifactId}
               ${a.complete ? nothing : html`<span class="streaming">(streaming…)</span>`}
             </h4>
-            ${a.parts.map((p, i) => ('text' in p ? this.renderText(`${a.artifactId}:${i}`, p.text) : renderPart(p)))}
+            ${a.parts.map((p, i) =>
+              'text' in p
+                ? this.renderText(`${a.artifactId}:${i}`, p.text, a.name || a.artifactId)
+                : renderPart(p),
+            )}
           </article>`,
       )}
     </section>`;
@@ -287,12 +293,14 @@ export default class A2ATaskStream extends LitElement {
    * watching it: at 20 chunks/s over ten tabs that kept Chromium's core busy and events waited
    * hundreds of milliseconds to be shown.
    */
-  private renderText(key: string, text: string) {
+  private renderText(key: string, text: string, label: string) {
     const limit = Math.max(1, this.maxArtifactChars);
-    if (text.length <= limit) return html`<pre part="artifact-text">${text}</pre>`;
+    if (text.length <= limit) return textScroller(label, html`<pre part="artifact-text">${text}</pre>`);
     const whole = this.wholeTexts.has(key);
     const shown = whole ? text : tailOf(text, limit);
     const hidden = text.length - shown.length;
+    const body = hidden ? `… ${shown}` : shown;
+    const pre = html`<pre part="artifact-text" data-hidden-chars=${hidden || nothing}>${body}</pre>`;
     return html`<div class="text-controls">
         <button
           part="show-whole-text"
@@ -304,7 +312,7 @@ export default class A2ATaskStream extends LitElement {
           ${whole ? 'Show only the end' : `Show all ${text.length} characters (${hidden} hidden)`}
         </button>
       </div>
-      <pre part="artifact-text" data-hidden-chars=${hidden || nothing}>${hidden ? '… ' : ''}${shown}</pre>`;
+      ${textScroller(label, pre)}`;
   }
 
   private toggleWholeText(key: string): void {
@@ -383,6 +391,24 @@ export default class A2ATaskStream extends LitElement {
       }
     </section>`;
   }
+}
+
+/**
+ * The scrolling box around a text part. Like the log, a reversed flex column: an answer streamed
+ * chunk by chunk grows at its end, and the box stays on the newest text while the reader is there
+ * (a plain scrolling `<pre>` stayed at its top, the newest text below the fold), without reading
+ * or writing scroll offsets on every chunk.
+ */
+function textScroller(label: string, pre: TemplateResult) {
+  return html`<div
+    part="artifact-text-scroller"
+    class="text-scroller"
+    tabindex="0"
+    role="group"
+    aria-label=${`Text of ${label}`}
+  >
+    ${pre}
+  </div>`;
 }
 
 function renderPart(p: Exclude<WirePart, { text: string }>) {

@@ -132,9 +132,17 @@ export default css`
     margin: 0;
     white-space: pre-wrap;
     overflow-wrap: anywhere;
+  }
+  .text-scroller,
+  [part='artifact-data'] {
     max-height: var(--a2a-artifact-max-height, 20rem);
     overflow: auto;
     contain: content;
+  }
+  .text-scroller {
+    display: flex;
+    flex-direction: column-reverse;
+    overscroll-behavior: contain;
   }
   [part='artifact-data'] {
     font-family: var(--_mono);

@@ -118,6 +118,11 @@ describe('<a2a-task-stream> rendering A2A events', () => {
     expect(text('[part="artifact-name"]')).toContain('report.md');
     expect(text('[part="artifact-name"]')).toContain('streaming');
     expect($('[part="artifact-text"]')!.textContent).toBe('Hello');
+    // The text scrolls in a box a keyboard reaches, named after its artifact.
+    const scroller = $('[part="artifact-text-scroller"]')!;
+    expect(scroller.contains($('[part="artifact-text"]'))).toBe(true);
+    expect(scroller.getAttribute('tabindex')).toBe('0');
+    expect(scroller.getAttribute('aria-label')).toBe('Text of report.md');
     w.event(artifact(2, [{ text: ', wor' }], { append: true, lastChunk: false }));
     w.event(artifact(3, [{ text: 'ld!' }], { append: true, lastChunk: true }));
     await settle(el);
