@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { COLLECTIONS } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
+import { waitFor } from '../test-support/wait-for.js';
 import type { HubEvent } from './hub.js';
 import { PeerNudges, type Nudge, type PeerDoc } from './peer-nudges.js';
 
@@ -16,13 +17,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (condition: () => boolean, timeoutMs = 3000) => {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await sleep(5);
-  }
-};
 
 const event = (taskId: string, seq: number, json = `{"n":${seq}}`): HubEvent => ({
   taskId,

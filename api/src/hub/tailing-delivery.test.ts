@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient } from 'mongodb';
 import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
+import { waitFor } from '../test-support/wait-for.js';
 import { Hub, type HubEvent } from './hub.js';
 import { TailingDelivery, type TailingOptions } from './tailing-delivery.js';
 import { PeerNudges } from './peer-nudges.js';
@@ -11,14 +12,6 @@ beforeAll(async () => {
   t = await useTestDatabase();
 });
 afterAll(() => t.close());
-
-const waitFor = async (condition: () => boolean, timeoutMs = 5000) => {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 /** What another instance would store: a message the local hub never published. */
 const foreignMessage = (taskId: string, seq: number, createdAt = new Date()): TaskMessageDoc => ({

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { routes, type WireTask } from '@orchestrator-ai/transport-types';
 import {
   readSse,
@@ -12,6 +13,7 @@ import {
   AGENT,
   json,
 } from '../../test-support/app.js';
+import { waitFor } from '../../test-support/wait-for.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -157,5 +159,47 @@ describe('task lifecycle over SSE', () => {
     // Each seq once, in order, across the reconnect (the reconnect's snapshot carries id 3).
     expect(seen).toEqual([1, 2, 3, 4, 5]);
     expect(opens).toBe(2);
+  });
+});
+
+describe('delivery order', () => {
+  it('sends an appended event to its streams before it answers the agent', async () => {
+    const task = await t.createTask();
+    const token = await t.streamToken(task.id);
+    // One process sees both sockets, so the order of arrival is the order the server sent in.
+    const arrivals: string[] = [];
+    const stream = http.get(t.streamUrl(task.id, { token }));
+    const opened = new Promise<void>((resolve) =>
+      stream.on('response', (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          for (const [, seq] of chunk.matchAll(/^id: ?(\d+)$/gm))
+            if (seq !== '0') arrivals.push(`event ${seq}`);
+        });
+        resolve();
+      }),
+    );
+    await opened;
+    const appendOne = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const body = JSON.stringify(textChunk(`chunk ${n}`));
+        const req = http.request(t.baseUrl + routes.events(ORG, AGENT, task.id), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.agentToken()}`, 'content-type': 'application/json' },
+        });
+        req.on('response', (res) => {
+          arrivals.push(`reply ${n}`);
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    for (let n = 1; n <= 5; n++) {
+      await appendOne(n);
+      await waitFor(() => arrivals.includes(`event ${n}`));
+    }
+    stream.destroy();
+    expect(arrivals).toEqual([1, 2, 3, 4, 5].flatMap((n) => [`event ${n}`, `reply ${n}`]));
   });
 });

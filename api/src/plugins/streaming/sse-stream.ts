@@ -21,7 +21,7 @@ export interface RawResponse {
   readonly closed?: boolean;
   off(event: 'close' | 'finish', listener: Listener): unknown;
   listeners(event: 'close' | 'finish'): Listener[];
-  socket?: { setNoDelay?(noDelay?: boolean): unknown } | null;
+  socket?: { setNoDelay?(noDelay?: boolean): unknown; writableCorked?: number; uncork?(): void } | null;
   /** HTTP/2 only: the stream that buffers the output. */
   stream?: Writable;
   /** HTTP/1: closes the connection, dropping what is still buffered. */
@@ -130,7 +130,14 @@ export class SseTaskStream implements StreamSink, TaskStreamOptions, RegisteredS
   writeLive(event: HubEvent): boolean {
     const frame = hubEventFrame(event);
     if (this.#ended || this.#buffered() + frame.length > this.#services.maxBufferBytes) return false;
+    // HTTP/1: Node corks the socket on a write and sends at the next tick, which comes only after
+    // the promise chain now running: the append's whole reply through hapi. An event goes out at
+    // once, ahead of that reply, unless a catch-up corked the stream to send a batch. (HTTP/2
+    // frames go through the session, not this socket.)
+    const socket = this.#res.stream ? undefined : this.#res.socket;
+    const sendNow = socket?.writableCorked === 0;
     this.#res.write(frame);
+    if (sendNow) socket!.uncork!();
     this.#services.metrics.eventsSent.inc();
     return true;
   }
