@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { COLLECTIONS } from '../db/types.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
 import { waitFor } from '../test-support/wait-for.js';
@@ -191,6 +193,34 @@ describe('PeerNudges', () => {
       expect(b.nudges.counts.received).toBe(0);
     } finally {
       socket.close();
+    }
+  });
+
+  it('sends a nudge in the turn that stores the events, not after the work queued behind them', async () => {
+    // The receiver runs in a worker, so it notes the datagram's arrival while this thread is busy.
+    const receiver = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const socket = require('node:dgram').createSocket('udp4');
+       socket.on('message', () => parentPort.postMessage({ arrivedAt: Date.now() }));
+       socket.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: socket.address().port }));`,
+      { eval: true },
+    );
+    try {
+      const { port } = await once(receiver, 'message').then(([m]) => m as { port: number });
+      const arrived = once(receiver, 'message').then(([m]) => (m as { arrivedAt: number }).arrivedAt);
+      await t.db
+        .collection<PeerDoc>(COLLECTIONS.deliveryPeers)
+        .insertOne({ _id: 'worker', host: '127.0.0.1', port, expiresAt: new Date(Date.now() + 60_000) });
+      const a = await peer();
+      await waitFor(() => a.nudges.peerCount === 1);
+      const nudgedAt = Date.now();
+      a.nudges.nudge([event('t1', 1)]);
+      // What follows an append in the same promise chain (hapi's reply): 400 ms of it here. Node's
+      // own lookup of the peer's address would hold the datagram until the chain ends.
+      while (Date.now() - nudgedAt < 400) await Promise.resolve();
+      expect((await arrived) - nudgedAt).toBeLessThan(200);
+    } finally {
+      await receiver.terminate();
     }
   });
 });

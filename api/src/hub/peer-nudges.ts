@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Collection, Db } from 'mongodb';
@@ -163,7 +164,7 @@ export class PeerNudges {
   /** Listens, announces itself and learns its peers. */
   async start(onNudge: (nudge: Nudge) => void): Promise<void> {
     const type = isIP(this.#options.bindHost) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket(type);
+    const socket = dgram.createSocket({ type, lookup: literalFirstLookup });
     socket.on('message', (message) => {
       const body = this.#open(message);
       if (!body) {
@@ -290,6 +291,21 @@ export class PeerNudges {
       await this.#peers.deleteMany({ expiresAt: { $lt: new Date(now - this.#options.ttlMs) } });
   }
 }
+
+/**
+ * dgram looks up every destination, and Node's lookup answers even an IP literal at the next
+ * tick, which comes after the promise chain running the append: hapi's whole reply. A peer's
+ * address is an IP as a rule, and its datagram then leaves at once.
+ */
+const literalFirstLookup = ((
+  hostname: string,
+  family: number,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+) => {
+  const literal = isIP(hostname);
+  if (literal !== 0) return callback(null, hostname, literal);
+  dns.lookup(hostname, family, callback);
+}) as typeof dns.lookup;
 
 function nudgeOf({ t = [], e = [] }: WireBody): Nudge {
   return {
