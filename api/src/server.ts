@@ -9,6 +9,7 @@ import { ErrorCode, DEFAULTS } from '@orchestrator-ai/transport-types';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { Hub, type DeliverySource, type HubEvent } from './hub/hub.js';
+import { AppendGaps } from './db/append-gaps.js';
 import { ChangeStreamDelivery, supportsChangeStreams, TailingDelivery } from './hub/tailing-delivery.js';
 import { PeerNudges } from './hub/peer-nudges.js';
 import { REDACT_PATHS } from './logging.js';
@@ -64,6 +65,7 @@ async function chooseDelivery(
   config: Config,
   database: Database,
   metrics: Metrics,
+  appendGaps: AppendGaps,
 ): Promise<
   | (DeliverySource & {
       kind: string;
@@ -89,6 +91,7 @@ async function chooseDelivery(
           peers: (count) => metrics.deliveryPeers.set(count),
         },
       }),
+    appendGaps,
     onDelivered,
   });
 }
@@ -131,8 +134,11 @@ export async function createServer({
   });
   const appMetrics = metrics ?? new Metrics({ defaultMetrics: true });
   const hub = new Hub();
-  const delivery = await chooseDelivery(config, database, appMetrics);
+  // Background database work (snapshots, tail polls) waits for gaps between appends.
+  const appendGaps = new AppendGaps();
+  const delivery = await chooseDelivery(config, database, appMetrics, appendGaps);
   const log = new EventLog(database.db, {
+    appendGaps,
     ttlMs: config.taskMessageTtlMinutes * 60_000,
     snapshotDelayMs: config.snapshotDelayMs,
     hub,

@@ -6,6 +6,7 @@ import { waitFor } from '../test-support/wait-for.js';
 import { Hub, type HubEvent } from './hub.js';
 import { TailingDelivery, type TailingOptions } from './tailing-delivery.js';
 import { PeerNudges } from './peer-nudges.js';
+import { AppendGaps } from '../db/append-gaps.js';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -120,6 +121,40 @@ describe('TailingDelivery', () => {
       }
       expect(received.get(tasks[17]!)).toEqual([1, 2, 3]);
       expect([...received.values()].flat()).toHaveLength(3);
+    });
+  });
+
+  it("waits for a gap between this instance's appends before a timed poll", async () => {
+    const task = `tail-gap-${Date.now()}`;
+    const gaps = new AppendGaps();
+    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps, maxGapWaitMs: 10_000 };
+    await withTail([task], options, async (_tail, received) => {
+      await new Promise((r) => setTimeout(r, 100)); // past the first sweep
+      gaps.begin(); // a local append on its way to the database
+      await new Promise((r) => setTimeout(r, 50)); // a poll that had started is over
+      await storedMessages().insertOne(foreignMessage(task, 1));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(received.get(task)).toEqual([]); // polls every 20 ms would have had it
+      let ended = 0;
+      setTimeout(() => {
+        ended = Date.now();
+        gaps.end();
+      }, 10);
+      await waitFor(() => received.get(task)!.length === 1, 5000);
+      expect(ended).toBeGreaterThan(0);
+    });
+  });
+
+  it('does not hold a timed poll back for longer than its bound under appends that never pause', async () => {
+    const task = `tail-gap-bound-${Date.now()}`;
+    const gaps = new AppendGaps();
+    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps, maxGapWaitMs: 100 };
+    await withTail([task], options, async (_tail, received) => {
+      await new Promise((r) => setTimeout(r, 100));
+      gaps.begin();
+      await storedMessages().insertOne(foreignMessage(task, 1));
+      await waitFor(() => received.get(task)!.length === 1, 5000);
+      gaps.end();
     });
   });
 

@@ -3,6 +3,7 @@ import { COLLECTIONS, type TaskMessageDoc } from '../db/types.js';
 import { isFinalEvent } from '../store/event-log.js';
 import type { DeliverySource, Hub, HubEvent } from './hub.js';
 import type { Nudge, PeerNudges } from './peer-nudges.js';
+import type { AppendGaps } from '../db/append-gaps.js';
 
 export interface TailingOptions {
   /** Poll interval while other instances are writing. */
@@ -41,6 +42,10 @@ export interface TailingOptions {
    * the fast pace back.
    */
   nudges?: PeerNudges;
+  /** Timed polls wait for a gap between this instance's appends (nudged ones do not). */
+  appendGaps?: AppendGaps;
+  /** How long a timed poll may wait for that gap (default 250 ms). */
+  maxGapWaitMs?: number;
   onDelivered?(count: number): void;
 }
 
@@ -53,6 +58,7 @@ const SWEEP_SLICE_MS = 250;
  * the insert is acknowledged): it counts as unannounced only if no nudge names it this long after.
  */
 const ANNOUNCE_GRACE_MS = 500;
+const DEFAULT_MAX_GAP_WAIT_MS = 250;
 /**
  * After a timed poll found events no nudge announced (a writer with nudges off), the timed polls
  * keep the fast pace, with its quiet backoff, for this long: that writer's events would
@@ -241,6 +247,7 @@ export class TailingDelivery implements DeliverySource {
     this.#nudgedMissed = false;
     try {
       if (this.#last.size > 0) {
+        if (!nudged) await this.options.appendGaps?.gap(this.options.maxGapWaitMs ?? DEFAULT_MAX_GAP_WAIT_MS);
         await this.#initialiseNewTasks();
         const positions = new Map(
           everything

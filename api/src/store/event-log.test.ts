@@ -5,6 +5,7 @@ import { connectDatabase } from '../db/connect.js';
 import { COLLECTIONS, type Database, type TaskDoc, type TaskMessageDoc } from '../db/types.js';
 import { Hub, type HubEvent } from '../hub/hub.js';
 import { useTestDatabase, type TestDatabase } from '../test-support/database.js';
+import { chunk } from '../test-support/events.js';
 import { EventLog } from './event-log.js';
 import { TaskStore } from './task-store.js';
 
@@ -13,15 +14,6 @@ beforeAll(async () => {
   t = await useTestDatabase();
 });
 afterAll(() => t.close());
-
-const chunk = (text: string): WireStreamResponse => ({
-  artifactUpdate: {
-    taskId: '',
-    contextId: '',
-    artifact: { artifactId: 'a', parts: [{ text }] },
-    append: true,
-  },
-});
 
 describe('EventLog (real database)', () => {
   it('gives 50 concurrent appends to one task distinct, gap-free seqs, published in order', async () => {
