@@ -86,6 +86,7 @@ async function chooseDelivery(
       new PeerNudges(database.db, {
         ...config.peerNudges,
         secret: config.streamTokenSecret,
+        appendGaps,
         observer: {
           datagram: (result) => metrics.peerNudges.inc({ result }),
           peers: (count) => metrics.deliveryPeers.set(count),

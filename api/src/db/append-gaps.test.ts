@@ -6,14 +6,14 @@ const settled = async (p: Promise<void>, withinMs: number): Promise<boolean> =>
 
 describe('AppendGaps', () => {
   it('is a gap at once when no append is in flight', async () => {
-    expect(await settled(new AppendGaps().gap(10_000), 5)).toBe(true);
+    expect(await settled(new AppendGaps().gap(), 5)).toBe(true);
   });
 
   it('waits for the last of the appends in flight to end', async () => {
-    const gaps = new AppendGaps();
+    const gaps = new AppendGaps(10_000);
     gaps.begin();
     gaps.begin();
-    const gap = gaps.gap(10_000);
+    const gap = gaps.gap();
     gaps.end();
     expect(await settled(gap, 30)).toBe(false);
     gaps.end();
@@ -22,10 +22,10 @@ describe('AppendGaps', () => {
   });
 
   it('runs after the ending append’s own continuation, and not if another append began', async () => {
-    const gaps = new AppendGaps();
+    const gaps = new AppendGaps(10_000);
     const order: string[] = [];
     gaps.begin();
-    const gap = gaps.gap(10_000).then(() => order.push('background'));
+    const gap = gaps.gap().then(() => order.push('background'));
     gaps.end();
     gaps.begin(); // the next append, in the same tick
     await Promise.resolve().then(() => order.push('reply'));
@@ -41,29 +41,29 @@ describe('AppendGaps', () => {
   });
 
   it('gives up waiting after maxWaitMs under appends that never pause', async () => {
-    const gaps = new AppendGaps();
+    const gaps = new AppendGaps(60);
     gaps.begin();
     const started = Date.now();
-    await gaps.gap(60);
+    await gaps.gap();
     expect(Date.now() - started).toBeGreaterThanOrEqual(55);
     expect(gaps.inFlight).toBe(1);
   });
 
   it('can be cut short by whoever needs the work now', async () => {
-    const gaps = new AppendGaps();
+    const gaps = new AppendGaps(10_000);
     gaps.begin();
     let now: (() => void) | undefined;
-    const gap = gaps.gap(10_000, (stop) => (now = stop));
+    const gap = gaps.gap((stop) => (now = stop));
     expect(await settled(gap, 20)).toBe(false);
     now!();
     expect(await settled(gap, 5)).toBe(true);
   });
 
   it('an unmatched end does not make the count negative', async () => {
-    const gaps = new AppendGaps();
+    const gaps = new AppendGaps(10_000);
     gaps.end();
     gaps.begin();
     expect(gaps.inFlight).toBe(1);
-    expect(await settled(gaps.gap(10_000), 20)).toBe(false);
+    expect(await settled(gaps.gap(), 20)).toBe(false);
   });
 });

@@ -11,6 +11,12 @@ export class AppendGaps {
   #inFlight = 0;
   readonly #waiting = new Set<() => void>();
 
+  /**
+   * @param maxWaitMs how long background work waits for a gap at most: under a steady stream of
+   * overlapping appends it must still happen (snapshots fall behind, peers' entries lapse).
+   */
+  constructor(readonly maxWaitMs = 250) {}
+
   /** An append started (its insert is on the way). */
   begin(): void {
     this.#inFlight++;
@@ -32,11 +38,10 @@ export class AppendGaps {
   }
 
   /**
-   * Resolves when no append is in flight, at once if none is, and after `maxWaitMs` at the latest:
-   * under a steady stream of overlapping appends background work must still happen. `cutShort`
-   * receives a function that ends the wait early (someone needs the work done now).
+   * Resolves when no append is in flight, at once if none is, and after `maxWaitMs` at the latest.
+   * `cutShort` receives a function that ends the wait early (someone needs the work done now).
    */
-  gap(maxWaitMs: number, cutShort?: (now: () => void) => void): Promise<void> {
+  gap(cutShort?: (now: () => void) => void): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -44,7 +49,7 @@ export class AppendGaps {
         this.#waiting.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, maxWaitMs);
+      const timer = setTimeout(done, this.maxWaitMs);
       this.#waiting.add(done);
       cutShort?.(done);
     });

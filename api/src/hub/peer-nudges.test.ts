@@ -7,6 +7,7 @@ import { useTestDatabase, type TestDatabase } from '../test-support/database.js'
 import { waitFor } from '../test-support/wait-for.js';
 import type { HubEvent } from './hub.js';
 import { PeerNudges, type Nudge, type PeerDoc } from './peer-nudges.js';
+import { AppendGaps } from '../db/append-gaps.js';
 
 let t: TestDatabase;
 const started: PeerNudges[] = [];
@@ -163,6 +164,42 @@ describe('PeerNudges', () => {
     a.nudges.nudge([event('t1', 1)]);
     await sleep(20);
     expect(a.nudges.counts.sent).toBe(0);
+  });
+
+  it("renews its entry in a gap between this instance's appends, its beacons keeping their pace", async () => {
+    await peer(); // another instance, so that there is someone to send beacons to
+    const gaps = new AppendGaps(10_000);
+    let beacons = 0;
+    const nudges = new PeerNudges(t.db, {
+      bindHost: '127.0.0.1',
+      advertiseHost: '127.0.0.1',
+      port: 0,
+      refreshMs: 50,
+      secret: 'shared-secret',
+      appendGaps: gaps,
+      observer: { datagram: (result) => void (result === 'beacon' && beacons++), peers: () => undefined },
+    });
+    await nudges.start(() => undefined);
+    started.push(nudges);
+    expect(nudges.peerCount).toBe(1);
+    const expiry = async () =>
+      (await t.db
+        .collection<PeerDoc>(COLLECTIONS.deliveryPeers)
+        .findOne({ _id: nudges.instanceId }))!.expiresAt.getTime();
+    const registered = await expiry();
+    await sleep(200);
+    expect(await expiry()).toBeGreaterThan(registered);
+
+    gaps.begin(); // an append on its way to the database
+    await sleep(100); // a renewal under way is over
+    const held = await expiry();
+    const beaconsBefore = beacons;
+    await sleep(300);
+    expect(await expiry()).toBe(held);
+    expect(beacons - beaconsBefore).toBeGreaterThanOrEqual(2);
+    gaps.end();
+    await sleep(200);
+    expect(await expiry()).toBeGreaterThan(held);
   });
 
   it('names only the tasks when their events would not fit a datagram, and none when the names would not', async () => {

@@ -4,6 +4,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Collection, Db } from 'mongodb';
 import { COLLECTIONS } from '../db/types.js';
+import type { AppendGaps } from '../db/append-gaps.js';
 import type { HubEvent } from './hub.js';
 import { PeerSequences } from './peer-sequences.js';
 
@@ -29,6 +30,8 @@ export interface PeerNudgeOptions {
   secret: string;
   /** Told of every datagram sent, received and rejected, and of the number of peers. */
   observer?: PeerNudgeObserver;
+  /** Renewals wait for a gap between this instance's appends (the first registration does not). */
+  appendGaps?: AppendGaps;
 }
 
 export interface PeerNudgeObserver {
@@ -89,8 +92,9 @@ const MAX_PAYLOAD = 8 * 1024;
 export class PeerNudges {
   readonly instanceId = randomUUID();
   readonly #peers: Collection<PeerDoc>;
-  readonly #options: Required<Omit<PeerNudgeOptions, 'observer'>>;
+  readonly #options: Required<Omit<PeerNudgeOptions, 'observer' | 'appendGaps'>>;
   readonly #observer: PeerNudgeObserver | undefined;
+  readonly #gaps: AppendGaps | undefined;
   #socket: dgram.Socket | undefined;
   #port = 0;
   #targets: Array<{ id: string; host: string; port: number }> = [];
@@ -113,6 +117,7 @@ export class PeerNudges {
     const refreshMs = options.refreshMs ?? 1000;
     this.#options = { ...options, refreshMs, ttlMs: options.ttlMs ?? refreshMs * 5 };
     this.#observer = options.observer;
+    this.#gaps = options.appendGaps;
     this.#key = createHmac('sha256', options.secret).update('peer-nudges').digest();
   }
 
@@ -195,7 +200,10 @@ export class PeerNudges {
     this.#socket = socket;
     this.#port = socket.address().port;
     await this.#refresh();
-    this.#timer = setInterval(() => void this.#refresh().catch(() => undefined), this.#options.refreshMs);
+    this.#timer = setInterval(
+      () => void this.#refresh(this.#gaps).catch(() => undefined),
+      this.#options.refreshMs,
+    );
     this.#timer.unref();
   }
 
@@ -265,9 +273,10 @@ export class PeerNudges {
     }
   }
 
-  async #refresh(): Promise<void> {
+  async #refresh(gaps?: AppendGaps): Promise<void> {
     // Before the database round trips, so that beacons keep their pace when the database is slow.
     this.#beacon();
+    await gaps?.gap();
     const now = Date.now();
     await this.#peers.updateOne(
       { _id: this.instanceId },

@@ -126,8 +126,8 @@ describe('TailingDelivery', () => {
 
   it("waits for a gap between this instance's appends before a timed poll", async () => {
     const task = `tail-gap-${Date.now()}`;
-    const gaps = new AppendGaps();
-    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps, maxGapWaitMs: 10_000 };
+    const gaps = new AppendGaps(10_000);
+    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps };
     await withTail([task], options, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100)); // past the first sweep
       gaps.begin(); // a local append on its way to the database
@@ -147,8 +147,8 @@ describe('TailingDelivery', () => {
 
   it('does not hold a timed poll back for longer than its bound under appends that never pause', async () => {
     const task = `tail-gap-bound-${Date.now()}`;
-    const gaps = new AppendGaps();
-    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps, maxGapWaitMs: 100 };
+    const gaps = new AppendGaps(100);
+    const options = { pollMs: 20, sweepMs: 600_000, appendGaps: gaps };
     await withTail([task], options, async (_tail, received) => {
       await new Promise((r) => setTimeout(r, 100));
       gaps.begin();

@@ -44,8 +44,6 @@ export interface TailingOptions {
   nudges?: PeerNudges;
   /** Timed polls wait for a gap between this instance's appends (nudged ones do not). */
   appendGaps?: AppendGaps;
-  /** How long a timed poll may wait for that gap (default 250 ms). */
-  maxGapWaitMs?: number;
   onDelivered?(count: number): void;
 }
 
@@ -58,7 +56,6 @@ const SWEEP_SLICE_MS = 250;
  * the insert is acknowledged): it counts as unannounced only if no nudge names it this long after.
  */
 const ANNOUNCE_GRACE_MS = 500;
-const DEFAULT_MAX_GAP_WAIT_MS = 250;
 /**
  * After a timed poll found events no nudge announced (a writer with nudges off), the timed polls
  * keep the fast pace, with its quiet backoff, for this long: that writer's events would
@@ -247,7 +244,7 @@ export class TailingDelivery implements DeliverySource {
     this.#nudgedMissed = false;
     try {
       if (this.#last.size > 0) {
-        if (!nudged) await this.options.appendGaps?.gap(this.options.maxGapWaitMs ?? DEFAULT_MAX_GAP_WAIT_MS);
+        if (!nudged) await this.options.appendGaps?.gap();
         await this.#initialiseNewTasks();
         const positions = new Map(
           everything

@@ -36,8 +36,6 @@ export interface EventLogOptions {
   onSnapshotError?: (taskId: string, error: unknown) => void;
   /** Where appends say they are in flight, so that snapshot writes wait for a gap between them. */
   appendGaps?: AppendGaps;
-  /** How long a snapshot write that no one waits for may wait for that gap (default 250 ms). */
-  maxGapWaitMs?: number;
 }
 
 /** Who may append: the org/agent a task was created under (checked from the cache). */
@@ -92,7 +90,6 @@ const MAX_SNAPSHOTS_PER_WRITE = 100;
  * every task that moved (9–28 ms on the embedded server under figure 2's load, 0.8 ms for one).
  */
 const SNAPSHOTS_PER_WRITE_IN_A_GAP = 2;
-const DEFAULT_MAX_GAP_WAIT_MS = 250;
 const MAX_SNAPSHOT_CHARS_PER_WRITE = 1024 * 1024;
 
 /**
@@ -127,10 +124,7 @@ export class EventLog {
       this.tasks,
       options.snapshotDelayMs ?? DEFAULT_SNAPSHOT_DELAY_MS,
       (taskId, error) => options.onSnapshotError?.(taskId, error),
-      options.appendGaps && {
-        gaps: options.appendGaps,
-        maxWaitMs: options.maxGapWaitMs ?? DEFAULT_MAX_GAP_WAIT_MS,
-      },
+      options.appendGaps,
     );
   }
 
@@ -429,7 +423,7 @@ class SnapshotWriter {
   /** The timer waits out a failure: readers do not cut it short (they would hammer a sick database). */
   #backingOff = false;
   #writing = false;
-  readonly #gaps: { gaps: AppendGaps; maxWaitMs: number } | undefined;
+  readonly #gaps: AppendGaps | undefined;
   /** Ends the current wait for a gap between appends (someone waits for the write). */
   #stopWaitingForGap: (() => void) | undefined;
 
@@ -437,7 +431,7 @@ class SnapshotWriter {
     tasks: Collection<TaskDoc>,
     delayMs: number,
     onGiveUp: (taskId: string, error: unknown) => void,
-    gaps?: { gaps: AppendGaps; maxWaitMs: number },
+    gaps?: AppendGaps,
   ) {
     this.#tasks = tasks;
     this.#delayMs = delayMs;
@@ -490,7 +484,7 @@ class SnapshotWriter {
     this.#writing = true;
     let perWrite = MAX_SNAPSHOTS_PER_WRITE;
     if (this.#gaps && !this.#someoneWaits()) {
-      await this.#gaps.gaps.gap(this.#gaps.maxWaitMs, (now) => (this.#stopWaitingForGap = now));
+      await this.#gaps.gap((now) => (this.#stopWaitingForGap = now));
       this.#stopWaitingForGap = undefined;
       if (!this.#someoneWaits()) perWrite = SNAPSHOTS_PER_WRITE_IN_A_GAP;
     }

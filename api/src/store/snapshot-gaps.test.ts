@@ -45,8 +45,7 @@ async function setUp(taskCount: number, maxGapWaitMs = 10_000) {
     ttlMs: 60_000,
     hub: new Hub(),
     snapshotDelayMs: 20,
-    appendGaps: new AppendGaps(),
-    maxGapWaitMs,
+    appendGaps: new AppendGaps(maxGapWaitMs),
   });
   const store = new TaskStore(monitored.db, log);
   const tasks = [];
