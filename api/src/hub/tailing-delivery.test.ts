@@ -181,6 +181,26 @@ describe('TailingDelivery', () => {
     });
   });
 
+  it('sweeps six times slower while every peer is heard (here: there is none)', async () => {
+    const taskId = `tail-trusted-sweep-${Date.now()}`;
+    const nudges = new PeerNudges(t.db, {
+      bindHost: '127.0.0.1',
+      advertiseHost: '127.0.0.1',
+      port: 0,
+      refreshMs: 100,
+      secret: `trusted-${Date.now()}`,
+    });
+    await withTail([taskId], { pollMs: 20, sweepMs: 400, nudges }, async (_tail, received) => {
+      await new Promise((r) => setTimeout(r, 300)); // past the first sweep, and trusted
+      const stored = Date.now();
+      await storedMessages().insertOne(foreignMessage(taskId, 1, new Date(Date.now() - 600_000)));
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(received.get(taskId)).toEqual([]); // a sweep every 400 ms would have found it
+      await waitFor(() => received.get(taskId)!.length === 1, 10_000);
+      expect(Date.now() - stored).toBeLessThan(6000);
+    });
+  });
+
   it('looks back from its previous look, so nothing stored between two slow polls waits for the sweep', async () => {
     const taskId = `tail-between-${Date.now()}`;
     // Polls 400 ms apart with a 50 ms look-back (as a 1 s refresh pace is to the default 1 s).
