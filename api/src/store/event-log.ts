@@ -486,7 +486,8 @@ class SnapshotWriter {
     if (this.#gaps && !this.#someoneWaits()) {
       await this.#gaps.gap((now) => (this.#stopWaitingForGap = now));
       this.#stopWaitingForGap = undefined;
-      if (!this.#someoneWaits()) perWrite = SNAPSHOTS_PER_WRITE_IN_A_GAP;
+      // In a gap, a short command; after waiting in vain (appends never pause), every task.
+      if (this.#gaps.inFlight === 0 && !this.#someoneWaits()) perWrite = SNAPSHOTS_PER_WRITE_IN_A_GAP;
     }
     const batch: Array<{ taskId: string; entry: PendingSnapshot; snapshot: Snapshot }> = [];
     let more = false;
