@@ -135,7 +135,7 @@ export async function createServer({
   });
   const appMetrics = metrics ?? new Metrics({ defaultMetrics: true });
   const hub = new Hub();
-  // Background database work (snapshots, tail polls) waits for gaps between appends.
+  // Background database work (snapshots, tail polls, peer renewals) waits for gaps between appends.
   const appendGaps = new AppendGaps();
   const delivery = await chooseDelivery(config, database, appMetrics, appendGaps);
   const log = new EventLog(database.db, {

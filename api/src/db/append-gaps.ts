@@ -1,6 +1,6 @@
 /**
  * Appends in flight, so that background database work (task snapshot writes, the cross-instance
- * tail's timed polls) can start in the gaps between them. An insert that reaches the database
+ * tail's timed polls, the peers' renewals) can start in the gaps between them. An insert that reaches the database
  * behind a snapshot write or a poll waits for it: the embedded server serves one command at a time,
  * and a real one shares its cores. Measured on figure 2 (one insert per append, 20/s): inserts
  * that overlapped such work took p50 2.5–6 ms and up to 23 ms, against 0.95 ms alone, and they were
