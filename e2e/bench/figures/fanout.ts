@@ -16,6 +16,9 @@ import {
   startApi,
   startBaseline,
   startGenerator,
+  startStallProbe,
+  SERVER_CORE,
+  GENERATOR_CORE,
   type Memory,
   type Server,
 } from '../lib/systems.js';
@@ -50,6 +53,20 @@ export interface FanoutMeasure {
   serverCpuPerEvent: number;
   /** Database server CPU ms per appended event (NaN when the database is not ours). */
   dbCpuPerEvent: number;
+  /** Stalls of the servers' and the generators' cores during the measured turns (stall probes). */
+  stalls?: { server: Stalls; generators: Stalls };
+}
+
+/** Wake-ups of a stall probe that came 8 ms or more late, and by how much in all. */
+export interface Stalls {
+  count: number;
+  ms: number;
+}
+
+/** One stall probe per core (lib/stall-probe.ts), asked about each measured turn. */
+interface Probes {
+  server: Child;
+  generators: Child;
 }
 
 interface Gens {
@@ -116,6 +133,7 @@ interface Lane {
   dbCpuMs: number;
   /** Measured turns that began before the lane had settled (see `settle`). */
   unsettled: number;
+  stalls: { server: Stalls; generators: Stalls };
   paused: boolean;
 }
 
@@ -132,6 +150,7 @@ function noFigures() {
     serverCpuMs: 0,
     dbCpuMs: 0,
     unsettled: 0,
+    stalls: { server: { count: 0, ms: 0 }, generators: { count: 0, ms: 0 } },
   };
 }
 
@@ -268,8 +287,10 @@ async function appendSlice(
   rate: number,
   ms: number,
   measured: boolean,
+  probes?: Probes,
 ): Promise<void> {
   const dbPid = databasePid();
+  const from = epochMs();
   const serverCpu = () => lane.servers.reduce((sum, s) => sum + cpuMs(s.child.pid), 0);
   const cpu0 = { server: serverCpu(), db: cpuMs(dbPid) };
   const r = await agents.request<AppendResult>(
@@ -295,6 +316,14 @@ async function appendSlice(
   lane.ack.push(...(r.ackValues ?? []));
   lane.windowEvents += r.windowEvents;
   lane.windowMs += ms;
+  if (probes) {
+    const window = { from, to: epochMs() };
+    for (const core of ['server', 'generators'] as const) {
+      const st = await probes[core].request<Stalls>('stalls', window);
+      lane.stalls[core].count += st.count;
+      lane.stalls[core].ms += st.ms;
+    }
+  }
 }
 
 /** Waits for every subscriber to have every appended seq, and makes the lane's figures. */
@@ -321,6 +350,7 @@ async function finishLane(lane: Lane, rate: number, seconds: number): Promise<Fa
     verify,
     serverCpuPerEvent: lane.serverCpuMs / Math.max(1, lane.acked),
     dbCpuPerEvent: lane.dbCpuMs / Math.max(1, lane.acked),
+    stalls: lane.stalls,
     ...(lane.options.system === 'cross' ? { unsettledTurns: lane.unsettled } : {}),
   };
   return m;
@@ -330,6 +360,10 @@ function logMeasure(ctx: Ctx, m: FanoutMeasure): void {
   ctx.log(
     `    ${m.system}: ${m.subscribers} subscribers, ${m.acked}/${m.sent} appends (${m.errors} errors), latency p50 ${f(m.latency.p50)} p99 ${f(m.latency.p99)} max ${f(m.latency.max, 1)} ms; ack p99 ${f(m.ack.p99)} ms; CPU/append server ${f(m.serverCpuPerEvent)} ms, db ${f(m.dbCpuPerEvent)} ms; seqs: ${m.verify.complete}/${m.verify.connections} complete, ${m.verify.missing} missing, ${m.verify.dups} dup`,
   );
+  if (m.stalls)
+    ctx.log(
+      `      stalls of ${STALL_THRESHOLD} in its turns: servers' core ${stallText(m.stalls.server)}, generators' core ${stallText(m.stalls.generators)}`,
+    );
   if (m.unsettledTurns)
     ctx.log(
       `      ${m.unsettledTurns} turn(s) measured before A had found B again (appends reached B by its polls)`,
@@ -337,6 +371,9 @@ function logMeasure(ctx: Ctx, m: FanoutMeasure): void {
   if (m.errors) ctx.log(`      append errors: ${m.errorSamples.join(' | ')}`);
   if (m.verify.incomplete) ctx.log(`      incomplete: ${m.verify.samples.join(' | ')}`);
 }
+
+const STALL_THRESHOLD = '8 ms or more';
+const stallText = (s: Stalls) => `${s.count} (${f(s.ms, 0)} ms)`;
 
 async function closeLane(lane: Lane): Promise<void> {
   setPaused(lane, false);
@@ -467,6 +504,11 @@ async function interleaved(
   const lanes: Lane[] = [];
   const generators: Child[] = [];
   try {
+    const probes: Probes = {
+      server: await startStallProbe(ctx, SERVER_CORE),
+      generators: await startStallProbe(ctx, GENERATOR_CORE),
+    };
+    generators.push(probes.server, probes.generators);
     // Opened side by side; every lane that opened is closed again whatever happens to the others.
     const opened = await Promise.allSettled(
       lanesOptions.map(async (o) => {
@@ -505,7 +547,7 @@ async function interleaved(
           const lane = lanes[(i + run + s) % lanes.length]!;
           turn(lane);
           if (!(await settle(lane))) lane.unsettled++;
-          await appendSlice(lane, agents, rate, sliceMs, true);
+          await appendSlice(lane, agents, rate, sliceMs, true, probes);
           await drained(lane);
         }
       }
@@ -680,6 +722,7 @@ function latencyRows(
       target: 'report',
       pass: null,
     },
+    ...stallRows(figure, runs, subject, withSocketio),
     {
       figure,
       metric: 'every subscriber: all seqs, once, in order',
@@ -694,6 +737,43 @@ function latencyRows(
     },
   );
   return rows;
+}
+
+/**
+ * How often the cores stopped during each system's measured turns (report only): at these counts
+ * a run's p99 is its second- or third-worst append, and a stall of the machine decides it for
+ * whichever system has its turn. Totals over the runs; per run for the subject in the note.
+ */
+function stallRows(
+  figure: string,
+  runs: Array<Record<string, FanoutMeasure>>,
+  subject: string,
+  withSocketio: boolean,
+): Row[] {
+  if (!runs.every((r) => r[subject]?.stalls && r.raw?.stalls)) return [];
+  const total = (s: string, core: 'server' | 'generators') =>
+    runs.reduce(
+      (sum, r) => ({
+        count: sum.count + (r[s]?.stalls?.[core].count ?? 0),
+        ms: sum.ms + (r[s]?.stalls?.[core].ms ?? 0),
+      }),
+      { count: 0, ms: 0 },
+    );
+  const others = withSocketio ? `; socketio+db ${stallText(total('socketio', 'server'))}` : '';
+  return [
+    {
+      figure,
+      metric: `stalls of the servers' core (${STALL_THRESHOLD} late) in its measured turns`,
+      value: total(subject, 'server').count,
+      unit: 'stalls',
+      baselineName: 'raw+db',
+      baseline: total('raw', 'server').count,
+      ratio: null,
+      target: 'report',
+      pass: null,
+      note: `${stallText(total(subject, 'server'))} against raw+db ${stallText(total('raw', 'server'))}${others}; per run ${runs.map((r) => r[subject]!.stalls!.server.count).join(' / ')}; the generators' core: ${stallText(total(subject, 'generators'))}, raw+db ${stallText(total('raw', 'generators'))}`,
+    },
+  ];
 }
 
 /** Systems of figures 2 and 5 that ran in one interleaved run, per run. */

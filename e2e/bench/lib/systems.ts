@@ -263,6 +263,17 @@ export function startGenerator(common: Common, name: string): Promise<Child> {
   return child.ready(20_000).then(() => child);
 }
 
+/** A stall probe pinned to `core` (lib/stall-probe.ts): stalls of that core during a window. */
+export function startStallProbe(common: Common, core: number): Promise<Child> {
+  const child = new Child({
+    name: `stall-probe-${core}`,
+    script: benchFile('lib/stall-probe.js'),
+    core,
+    verbose: common.verbose,
+  });
+  return child.ready(20_000).then(() => child);
+}
+
 export function startDriver(common: Common): Promise<Child> {
   const child = new Child({
     name: 'driver',
