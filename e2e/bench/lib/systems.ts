@@ -252,34 +252,24 @@ export class ApiClient {
   }
 }
 
-export function startGenerator(common: Common, name: string): Promise<Child> {
-  const child = new Child({
-    name,
-    script: benchFile('gen/load.js'),
-    core: GENERATOR_CORE,
-    verbose: common.verbose,
-    nofile: 65536,
-  });
+/** A bench program (IPC, lib/ipc.ts) pinned to `core`, once it says it is ready. */
+function startHelper(
+  common: Common,
+  name: string,
+  script: string,
+  core: number,
+  nofile?: number,
+): Promise<Child> {
+  const child = new Child({ name, script: benchFile(script), core, verbose: common.verbose, nofile });
   return child.ready(20_000).then(() => child);
 }
+
+export const startGenerator = (common: Common, name: string) =>
+  startHelper(common, name, 'gen/load.js', GENERATOR_CORE, 65536);
 
 /** A stall probe pinned to `core` (lib/stall-probe.ts): stalls of that core during a window. */
-export function startStallProbe(common: Common, core: number): Promise<Child> {
-  const child = new Child({
-    name: `stall-probe-${core}`,
-    script: benchFile('lib/stall-probe.js'),
-    core,
-    verbose: common.verbose,
-  });
-  return child.ready(20_000).then(() => child);
-}
+export const startStallProbe = (common: Common, core: number) =>
+  startHelper(common, `stall-probe-${core}`, 'lib/stall-probe.js', core);
 
-export function startDriver(common: Common): Promise<Child> {
-  const child = new Child({
-    name: 'driver',
-    script: benchFile('baselines/driver.js'),
-    core: SERVER_CORE,
-    verbose: common.verbose,
-  });
-  return child.ready(20_000).then(() => child);
-}
+export const startDriver = (common: Common) =>
+  startHelper(common, 'driver', 'baselines/driver.js', SERVER_CORE);
