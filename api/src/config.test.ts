@@ -29,6 +29,8 @@ describe('loadConfig defaults (npm start without configuration)', () => {
     expect(config.maxAppendBatch).toBe(500);
     expect(config.snapshotDelayMs).toBe(200);
     expect(loadConfig({ SNAPSHOT_DELAY_MS: '50' }).snapshotDelayMs).toBe(50);
+    expect(config.snapshotContentDelayMs).toBe(30_000);
+    expect(loadConfig({ SNAPSHOT_CONTENT_DELAY_MS: '1000' }).snapshotContentDelayMs).toBe(1000);
     expect(config.clockSkewSeconds).toBeGreaterThan(0);
     expect(config.clockSkewSeconds).toBeLessThanOrEqual(60);
     expect(config.streamTokenAudience).toBe('stream');

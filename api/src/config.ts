@@ -47,6 +47,8 @@ export interface Config {
   tailSweepMs: number;
   /** How long a task's snapshot write waits for more appends to fold in. */
   snapshotDelayMs: number;
+  /** How long it may wait when only artifact chunks and messages came (readers fold them in). */
+  snapshotContentDelayMs: number;
   /** UDP hints between tailing instances ("I just stored events of these tasks"); undefined: off. */
   peerNudges: { bindHost: string; advertiseHost: string; port: number } | undefined;
   pruneEveryMs: number;
@@ -134,6 +136,7 @@ export function loadConfig(env: Env = process.env): Config {
     tailSweepMs: int(env, 'TAIL_SWEEP_MS', 5000),
     peerNudges: parsePeerNudges(env, env.HOST || DEFAULTS.host),
     snapshotDelayMs: int(env, 'SNAPSHOT_DELAY_MS', 200),
+    snapshotContentDelayMs: int(env, 'SNAPSHOT_CONTENT_DELAY_MS', 30_000),
     logLevel: env.LOG_LEVEL || 'info',
     webRoot: nonEmpty(env.WEB_ROOT),
     openBrowser: env.BROWSER !== 'none' && !env.CI,

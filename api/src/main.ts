@@ -51,8 +51,13 @@ async function main(): Promise<void> {
     'auth mode',
   );
   logger.info(
-    { messageTtlMinutes: config.taskMessageTtlMinutes, streamTokenTtlSeconds: config.streamTokenTtlSeconds },
-    'retention',
+    {
+      messageTtlMinutes: config.taskMessageTtlMinutes,
+      streamTokenTtlSeconds: config.streamTokenTtlSeconds,
+      snapshotDelayMs: config.snapshotDelayMs,
+      snapshotContentDelayMs: config.snapshotContentDelayMs,
+    },
+    'retention and snapshot pace',
   );
   logger.info({ uri: app.server.info.uri, demo: Boolean(config.webRoot) }, 'listening');
 

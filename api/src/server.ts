@@ -142,6 +142,7 @@ export async function createServer({
     appendGaps,
     ttlMs: config.taskMessageTtlMinutes * 60_000,
     snapshotDelayMs: config.snapshotDelayMs,
+    contentSnapshotDelayMs: config.snapshotContentDelayMs,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
     onPublished: (events) => delivery?.noteLocal?.(events),

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WireStreamResponse } from '@orchestrator-ai/transport-types';
 import type { Db } from 'mongodb';
 import { connectDatabase } from '../db/connect.js';
@@ -404,5 +404,106 @@ describe('EventLog: binding and recovery', () => {
     const doc = await store.get(task._id);
     expect(doc).toMatchObject({ lastSeq: 2, final: true, status: { state: 'TASK_STATE_COMPLETED' } });
     expect(await t.db.collection(COLLECTIONS.taskMessages).countDocuments({ taskId: task._id })).toBe(2);
+  });
+});
+
+describe('EventLog: artifact chunks and messages reach the snapshot lazily', () => {
+  const working: WireStreamResponse = {
+    statusUpdate: { taskId: '', contextId: '', status: { state: 'TASK_STATE_WORKING' } },
+  };
+  const stored = (id: string) => t.db.collection<TaskDoc>(COLLECTIONS.tasks).findOne({ _id: id });
+  const lazyLog = (contentSnapshotDelayMs = 60_000) =>
+    new EventLog(t.db, { ttlMs: 3_600_000, hub: new Hub(), snapshotDelayMs: 20, contentSnapshotDelayMs });
+
+  it('leaves the document behind while only chunks come; any instance reads them at once', async () => {
+    const here = lazyLog();
+    const task = await new TaskStore(t.db, here).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await here.append(task._id, [chunk('one ')]);
+    await here.append(task._id, [chunk('two')]);
+    await new Promise((r) => setTimeout(r, 300));
+    // Fifteen times the status pace: no write yet.
+    expect(await stored(task._id)).toMatchObject({ lastSeq: 0, artifacts: [] });
+
+    // Another instance's store folds the newer messages into what it reads.
+    const elsewhere = new TaskStore(t.db, lazyLog());
+    const read = await elsewhere.get(task._id);
+    expect(read).toMatchObject({ lastSeq: 2, status: { state: 'TASK_STATE_SUBMITTED' } });
+    expect(textOf(read)).toBe('one two');
+    expect(read!.updatedAt.getTime()).toBeGreaterThan(task.updatedAt.getTime() - 1);
+    // So does this instance's, without writing anything for it.
+    expect(textOf(await new TaskStore(t.db, here).get(task._id))).toBe('one two');
+    expect((await stored(task._id))?.lastSeq).toBe(0);
+  });
+
+  it('writes a status change at the status pace, with the chunks before it', async () => {
+    const log = lazyLog();
+    const task = await new TaskStore(t.db, log).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(task._id, [chunk('draft')]);
+    await log.append(task._id, [working]);
+    await vi.waitFor(
+      async () =>
+        expect(await stored(task._id)).toMatchObject({ lastSeq: 2, status: { state: 'TASK_STATE_WORKING' } }),
+      { timeout: 2000, interval: 10 },
+    );
+    expect(textOf(await stored(task._id))).toBe('draft');
+  });
+
+  it('writes the chunks once their own wait is over, with no reader asking', async () => {
+    const log = lazyLog(400);
+    const task = await new TaskStore(t.db, log).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    const appendedAt = Date.now();
+    await log.append(task._id, [chunk('late')]);
+    await vi.waitFor(async () => expect((await stored(task._id))?.lastSeq).toBe(1), {
+      timeout: 3000,
+      interval: 20,
+    });
+    expect(Date.now() - appendedAt).toBeGreaterThanOrEqual(390);
+    expect(textOf(await stored(task._id))).toBe('late');
+  });
+
+  it('writes at the status pace once 200 chunks are behind, so readers fold in little', async () => {
+    const log = lazyLog();
+    const task = await new TaskStore(t.db, log).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(
+      task._id,
+      Array.from({ length: 199 }, () => chunk('.')),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await stored(task._id))?.lastSeq).toBe(0);
+    await log.append(task._id, [chunk('!')]);
+    await vi.waitFor(async () => expect((await stored(task._id))?.lastSeq).toBe(200), {
+      timeout: 2000,
+      interval: 10,
+    });
+    expect(textOf(await stored(task._id))).toBe(`${'.'.repeat(199)}!`);
+  });
+
+  it('never waits longer than a quarter of the messages’ lifetime', async () => {
+    const log = new EventLog(t.db, {
+      ttlMs: 1200,
+      hub: new Hub(),
+      snapshotDelayMs: 20,
+      contentSnapshotDelayMs: 60_000,
+    });
+    const task = await new TaskStore(t.db, log).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(task._id, [chunk('brief')]);
+    await vi.waitFor(async () => expect((await stored(task._id))?.lastSeq).toBe(1), {
+      timeout: 1000,
+      interval: 20,
+    });
+  });
+
+  it('writes what is pending for listings and on flushAll', async () => {
+    const log = lazyLog();
+    const store = new TaskStore(t.db, log);
+    const task = await store.create({ org: 'o', agent: 'a', ownerId: 'lister' });
+    await log.append(task._id, [chunk('listed')]);
+    const { tasks } = await store.list({ ownerId: 'lister', org: 'o', agent: 'a', limit: 10 });
+    expect(tasks.map((d) => d.lastSeq)).toEqual([1]);
+
+    const other = await store.create({ org: 'o', agent: 'a', ownerId: 'lister' });
+    await log.append(other._id, [chunk('stopping')]);
+    await log.flushAll();
+    expect((await stored(other._id))?.lastSeq).toBe(1);
   });
 });

@@ -30,6 +30,15 @@ export interface EventLogOptions {
    */
   snapshotDelayMs?: number;
   /**
+   * How long a snapshot may wait when the appends since the last prompt one only add artifact
+   * chunks or messages (default 30 s, at most a quarter of `ttlMs`), unless a reader waits for it
+   * or MAX_LAZY_EVENTS piled up. A status change, the task's end, or anything else takes
+   * `snapshotDelayMs`. An agent streaming its answer chunk by chunk would otherwise have the
+   * whole document, its growing artifact included, rewritten a few times a second; readers fold
+   * in the newer messages instead (`caughtUp`), and streams replay them anyway.
+   */
+  contentSnapshotDelayMs?: number;
+  /**
    * Called when a task's snapshot could not be written after retries. The events are stored; the
    * task's next snapshot write (each one carries the whole state), or its next load, catches up.
    */
@@ -60,6 +69,8 @@ interface PendingAppend {
 
 interface CachedTask {
   lastSeq: number;
+  /** The lastSeq of the newest snapshot handed over at the prompt pace (or loaded). */
+  promptSeq: number;
   contextId: string;
   org: string;
   agent: string;
@@ -77,6 +88,12 @@ const MAX_BATCH_EVENTS = 2000;
 const MAX_CACHED_TASKS = 10_000;
 const MAX_CONFLICT_RETRIES = 50;
 const DEFAULT_SNAPSHOT_DELAY_MS = 50;
+const DEFAULT_CONTENT_SNAPSHOT_DELAY_MS = 30_000;
+/**
+ * Content-only events a task's document may lag by before its snapshot goes at the prompt pace
+ * anyway: what a reader on another instance folds in stays a small read.
+ */
+const MAX_LAZY_EVENTS = 200;
 const SNAPSHOT_RETRY_DELAYS_MS = [50, 200, 1000];
 /**
  * One `bulkWrite` takes snapshots up to this many, or until they hold this much artifact text
@@ -114,15 +131,22 @@ export class EventLog {
   readonly #cache = new Map<string, CachedTask>();
   readonly #snapshots: SnapshotWriter;
   readonly #now: () => Date;
+  readonly #promptDelayMs: number;
+  readonly #lazyDelayMs: number;
 
   constructor(db: Db, options: EventLogOptions) {
     this.messages = db.collection<TaskMessageDoc>(COLLECTIONS.taskMessages);
     this.tasks = db.collection<TaskDoc>(COLLECTIONS.tasks);
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
+    this.#promptDelayMs = options.snapshotDelayMs ?? DEFAULT_SNAPSHOT_DELAY_MS;
+    // The messages a lazy snapshot leaves to readers must outlive the wait, whatever the TTL.
+    this.#lazyDelayMs = Math.max(
+      this.#promptDelayMs,
+      Math.min(options.contentSnapshotDelayMs ?? DEFAULT_CONTENT_SNAPSHOT_DELAY_MS, options.ttlMs / 4),
+    );
     this.#snapshots = new SnapshotWriter(
       this.tasks,
-      options.snapshotDelayMs ?? DEFAULT_SNAPSHOT_DELAY_MS,
       (taskId, error) => options.onSnapshotError?.(taskId, error),
       options.appendGaps,
     );
@@ -196,6 +220,17 @@ export class EventLog {
   }
 
   /**
+   * The task document with every message stored after its `lastSeq` folded in: the task as it is
+   * now, whichever instance appended (snapshots are written behind the appends, content-only ones
+   * lazily). Costs one indexed read, which finds nothing once the snapshot has caught up.
+   */
+  async caughtUp(doc: TaskDoc): Promise<TaskDoc> {
+    const newer = await this.#foldNewer(doc._id, stateOf(doc), doc.lastSeq);
+    if (newer.lastSeq === doc.lastSeq) return doc;
+    return { ...doc, ...newer.state, lastSeq: newer.lastSeq, updatedAt: newer.updatedAt ?? doc.updatedAt };
+  }
+
+  /**
    * Caches a task created on this instance, as its first append would otherwise load it. Another
    * instance appending first is caught like any stale cache entry: its seq is taken, the insert
    * fails on the unique index, and the task is reloaded.
@@ -204,16 +239,12 @@ export class EventLog {
     if (this.#cache.has(task._id)) return;
     this.#remember(task._id, {
       lastSeq: task.lastSeq,
+      promptSeq: task.lastSeq,
       contextId: task.contextId,
       org: task.org,
       agent: task.agent,
       // Copies, so that the caller, who keeps the document, cannot change the cached state.
-      state: {
-        status: task.status,
-        artifacts: [...task.artifacts],
-        history: [...task.history],
-        final: task.final,
-      },
+      state: { ...stateOf(task), artifacts: [...task.artifacts], history: [...task.history] },
     });
   }
 
@@ -322,9 +353,14 @@ export class EventLog {
     }
     // The highest seq we hold; `docs` may interleave with another writer's after a conflict.
     const lastSeq = Math.max(cached.lastSeq, docs[docs.length - 1]!.seq);
-    this.#remember(taskId, { ...cached, lastSeq, state });
+    const prompt = !flat.every(isContentEvent) || lastSeq - cached.promptSeq >= MAX_LAZY_EVENTS;
+    this.#remember(taskId, { ...cached, lastSeq, state, promptSeq: prompt ? lastSeq : cached.promptSeq });
     // Scheduled before anyone hears of the append, so a `flushed()` after it waits for this write.
-    this.#snapshots.schedule(taskId, { lastSeq, state, updatedAt: now });
+    this.#snapshots.schedule(
+      taskId,
+      { lastSeq, state, updatedAt: now },
+      prompt ? this.#promptDelayMs : this.#lazyDelayMs,
+    );
     // A task's end is written before it is acknowledged: once per task, and whoever reads the
     // documents directly (retention, listings, other instances) sees the task final from then on.
     if (state.final) await this.#snapshots.flushed(taskId);
@@ -356,27 +392,43 @@ export class EventLog {
   async #load(taskId: string): Promise<CachedTask> {
     const [task, top] = await Promise.all([this.tasks.findOne({ _id: taskId }), this.#topSeq(taskId)]);
     if (!task) throw taskNotFound();
-    let state: TaskState = {
-      status: task.status,
-      artifacts: task.artifacts,
-      history: task.history,
-      final: task.final,
-    };
+    let state = stateOf(task);
     let lastSeq = task.lastSeq;
     if (top > lastSeq) {
-      // Expired messages still count here: the state needs them, whoever may read them.
-      const behind = this.messages.find(
-        { taskId, seq: { $gt: lastSeq } },
-        { projection: { _id: 0, seq: 1, event: 1 }, sort: { seq: 1 }, batchSize: 1000 },
-      );
-      for await (const doc of behind) {
-        state = applyEvent(state, doc.event);
-        lastSeq = doc.seq;
-      }
+      ({ state, lastSeq } = await this.#foldNewer(taskId, state, lastSeq));
       if (lastSeq > task.lastSeq)
-        this.#snapshots.schedule(taskId, { lastSeq, state, updatedAt: this.#now() });
+        this.#snapshots.schedule(taskId, { lastSeq, state, updatedAt: this.#now() }, this.#promptDelayMs);
     }
-    return { lastSeq, contextId: task.contextId, org: task.org, agent: task.agent, state };
+    return {
+      lastSeq,
+      promptSeq: lastSeq,
+      contextId: task.contextId,
+      org: task.org,
+      agent: task.agent,
+      state,
+    };
+  }
+
+  /** A task state with the stored messages after `after` folded in, in seq order. */
+  async #foldNewer(
+    taskId: string,
+    from: TaskState,
+    after: number,
+  ): Promise<{ state: TaskState; lastSeq: number; updatedAt: Date | undefined }> {
+    let state = from;
+    let lastSeq = after;
+    let updatedAt: Date | undefined;
+    // Expired messages still count here: the state needs them, whoever may read them.
+    const behind = this.messages.find(
+      { taskId, seq: { $gt: after } },
+      { projection: { _id: 0, seq: 1, event: 1, createdAt: 1 }, sort: { seq: 1 }, batchSize: 1000 },
+    );
+    for await (const doc of behind) {
+      state = applyEvent(state, doc.event);
+      lastSeq = doc.seq;
+      updatedAt = doc.createdAt;
+    }
+    return { state, lastSeq, updatedAt };
   }
 
   async #topSeq(taskId: string): Promise<number> {
@@ -398,6 +450,8 @@ export class EventLog {
 interface PendingSnapshot {
   /** The newest snapshot not yet sent; replaced, never queued, while a write waits or runs. */
   next: Snapshot | undefined;
+  /** When `next` is due (epoch ms): the earliest of the delays its appends asked for. */
+  dueAt: number;
   /** The highest `lastSeq` handed to this writer. */
   target: number;
   waiters: Array<{ seq: number; resolve: () => void }>;
@@ -406,20 +460,21 @@ interface PendingSnapshot {
 }
 
 /**
- * Writes task snapshots behind the appends. Every task's pending snapshot goes out in one
- * `bulkWrite` after a short wait (or at once when someone waits for it), one `bulkWrite` in flight
- * at a time, each task carrying only its newest state. So a busy task costs a few writes a second
- * whatever its append rate, and many quiet tasks share them: at 20 appends a second over 200 tasks
- * a write per task meant one more database round trip, and a timer and a reply waking the process,
- * per append. Each update is conditional on a lower stored `lastSeq`, so a late write never
- * overwrites a newer one (from here or another instance).
+ * Writes task snapshots behind the appends. Every due snapshot goes out in one `bulkWrite` (or at
+ * once when someone waits for it), one `bulkWrite` in flight at a time, each task carrying only
+ * its newest state. So a busy task costs a few writes a second at most whatever its append rate,
+ * and many quiet tasks share them: at 20 appends a second over 200 tasks a write per task meant
+ * one more database round trip, and a timer and a reply waking the process, per append. Each
+ * update is conditional on a lower stored `lastSeq`, so a late write never overwrites a newer one
+ * (from here or another instance).
  */
 class SnapshotWriter {
   readonly #tasks: Collection<TaskDoc>;
-  readonly #delayMs: number;
   readonly #onGiveUp: (taskId: string, error: unknown) => void;
   readonly #pending = new Map<string, PendingSnapshot>();
   #timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (epoch ms). */
+  #timerAt = Infinity;
   /** The timer waits out a failure: readers do not cut it short (they would hammer a sick database). */
   #backingOff = false;
   #writing = false;
@@ -429,54 +484,70 @@ class SnapshotWriter {
 
   constructor(
     tasks: Collection<TaskDoc>,
-    delayMs: number,
     onGiveUp: (taskId: string, error: unknown) => void,
     gaps?: AppendGaps,
   ) {
     this.#tasks = tasks;
-    this.#delayMs = delayMs;
     this.#onGiveUp = onGiveUp;
     this.#gaps = gaps;
   }
 
-  schedule(taskId: string, snapshot: Snapshot): void {
+  schedule(taskId: string, snapshot: Snapshot, delayMs: number): void {
+    const dueAt = Date.now() + delayMs;
     const entry = this.#pending.get(taskId);
     if (!entry) {
-      this.#pending.set(taskId, { next: snapshot, target: snapshot.lastSeq, waiters: [], failures: 0 });
+      this.#pending.set(taskId, {
+        next: snapshot,
+        dueAt,
+        target: snapshot.lastSeq,
+        waiters: [],
+        failures: 0,
+      });
     } else if (snapshot.lastSeq > entry.target) {
       entry.next = snapshot;
       entry.target = snapshot.lastSeq;
+      entry.dueAt = Math.min(entry.dueAt, dueAt);
     }
-    this.#arm(this.#delayMs);
+    this.#arm(this.#pending.get(taskId)!.dueAt);
   }
 
   flushed(taskId?: string): Promise<void> {
-    if (taskId === undefined)
-      return Promise.all([...this.#pending.keys()].map((id) => this.flushed(id))).then(() => undefined);
-    const entry = this.#pending.get(taskId);
-    if (!entry) return Promise.resolve();
-    const seq = entry.target;
-    const flushed = new Promise<void>((resolve) => entry.waiters.push({ seq, resolve }));
+    const waits: Array<Promise<void>> = [];
+    // Every waiter first, then one write: it takes them all (up to a command's size).
+    for (const id of taskId === undefined ? this.#pending.keys() : [taskId]) {
+      const entry = this.#pending.get(id);
+      if (!entry) continue;
+      const seq = entry.target;
+      waits.push(new Promise<void>((resolve) => entry.waiters.push({ seq, resolve })));
+    }
+    if (waits.length === 0) return Promise.resolve();
     this.#hurry();
-    return flushed;
+    return Promise.all(waits).then(() => undefined);
   }
 
-  #arm(delayMs: number, backOff = false): void {
-    // A running write arms the next one when it ends.
-    if (this.#writing || this.#timer) return;
+  /** Has the timer fire by `at` (a running write arms the next one when it ends). */
+  #arm(at: number, backOff = false): void {
+    if (this.#writing || (this.#timer && (this.#backingOff || this.#timerAt <= at))) return;
+    clearTimeout(this.#timer);
     this.#backingOff = backOff;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.#write();
-    }, delayMs);
+    this.#timerAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        void this.#write();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
   /** A running write is followed at once by the next when someone waits (see the end of `#write`). */
   #hurry(): void {
     if (this.#stopWaitingForGap) return this.#stopWaitingForGap();
-    if (this.#writing || !this.#timer || this.#backingOff) return;
+    if (this.#writing || this.#backingOff) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#timerAt = Infinity;
     void this.#write();
   }
 
@@ -489,11 +560,12 @@ class SnapshotWriter {
       // In a gap, a short command; after waiting in vain (appends never pause), every task.
       if (this.#gaps.inFlight === 0 && !this.#someoneWaits()) perWrite = SNAPSHOTS_PER_WRITE_IN_A_GAP;
     }
+    const now = Date.now();
     const batch: Array<{ taskId: string; entry: PendingSnapshot; snapshot: Snapshot }> = [];
     let more = false;
     let chars = 0;
     for (const [taskId, entry] of this.#pending) {
-      if (!entry.next) continue;
+      if (!entry.next || (entry.dueAt > now && entry.waiters.length === 0)) continue;
       if (batch.length === perWrite || chars > MAX_SNAPSHOT_CHARS_PER_WRITE) {
         more = true;
         break;
@@ -501,6 +573,7 @@ class SnapshotWriter {
       chars += artifactChars(entry.next.state);
       batch.push({ taskId, entry, snapshot: entry.next });
       entry.next = undefined;
+      entry.dueAt = Infinity;
     }
     let failed: ReadonlyMap<number, unknown> = new Map();
     if (batch.length > 0)
@@ -520,6 +593,7 @@ class SnapshotWriter {
         const delay = SNAPSHOT_RETRY_DELAYS_MS[entry.failures++];
         if (delay !== undefined) {
           entry.next ??= snapshot;
+          entry.dueAt = Math.min(entry.dueAt, Date.now() + delay);
           retryInMs = Math.min(retryInMs ?? delay, delay);
           continue;
         }
@@ -534,10 +608,12 @@ class SnapshotWriter {
       for (const w of entry.waiters) w.resolve();
     }
 
-    if (retryInMs !== undefined) return this.#arm(retryInMs, true);
-    if (this.#pending.size === 0) return;
+    if (retryInMs !== undefined) return this.#arm(Date.now() + retryInMs, true);
     // Those left out of a full batch have waited long enough already.
-    this.#arm(more || this.#someoneWaits() ? 0 : this.#delayMs);
+    if (more || this.#someoneWaits()) return this.#arm(0);
+    let earliest = Infinity;
+    for (const entry of this.#pending.values()) if (entry.next) earliest = Math.min(earliest, entry.dueAt);
+    if (earliest !== Infinity) this.#arm(earliest);
   }
 
   #someoneWaits(): boolean {
@@ -575,6 +651,15 @@ function failedWrites(error: unknown, count: number): Map<number, unknown> {
   if (named.length > 0) for (const w of named) failed.set(w.index, error);
   else for (let i = 0; i < count; i++) failed.set(i, error);
   return failed;
+}
+
+function stateOf(task: TaskDoc): TaskState {
+  return { status: task.status, artifacts: task.artifacts, history: task.history, final: task.final };
+}
+
+/** Events that only add to what a task says (artifact chunks, messages): their snapshot may wait. */
+function isContentEvent(event: WireStreamResponse): boolean {
+  return 'artifactUpdate' in event || 'message' in event;
 }
 
 export function isFinalEvent(event: WireStreamResponse): boolean {

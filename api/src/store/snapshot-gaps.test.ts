@@ -45,6 +45,8 @@ async function setUp(taskCount: number, maxGapWaitMs = 10_000, snapshotDelayMs =
     ttlMs: 60_000,
     hub: new Hub(),
     snapshotDelayMs,
+    // The chunks appended here would otherwise wait the lazy pace (event-log.test.ts tests it).
+    contentSnapshotDelayMs: snapshotDelayMs,
     appendGaps: new AppendGaps(maxGapWaitMs),
   });
   const store = new TaskStore(monitored.db, log);

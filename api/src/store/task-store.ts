@@ -32,11 +32,15 @@ export interface PendingSnapshots {
    * task's first append need not read the task and its newest message back (two queries).
    */
   created?(task: TaskDoc): void;
+  /** The document with the messages stored after its `lastSeq` folded in (any instance's). */
+  caughtUp?(doc: TaskDoc): Promise<TaskDoc>;
 }
 
 /**
- * The durable task snapshots (`tasks`): they outlive the messages. Reads first wait for this
- * instance's pending snapshot writes, so a task read right after an acknowledged append shows it.
+ * The durable task snapshots (`tasks`): they outlive the messages. The event log writes them
+ * behind its acknowledgements (artifact chunks and messages lazily), so a read folds in the
+ * messages stored after the snapshot: a task read right after an acknowledged append shows it,
+ * whichever instance took the append. Listings wait for this instance's pending writes instead.
  */
 export class TaskStore {
   readonly collection: Collection<TaskDoc>;
@@ -75,8 +79,8 @@ export class TaskStore {
   }
 
   async get(taskId: string): Promise<TaskDoc | null> {
-    await this.#pending?.flushed(taskId);
-    return this.collection.findOne({ _id: taskId });
+    const doc = await this.collection.findOne({ _id: taskId });
+    return doc && this.#pending?.caughtUp ? this.#pending.caughtUp(doc) : doc;
   }
 
   /** The task when it exists under this org/agent and belongs to this user; otherwise null. */
