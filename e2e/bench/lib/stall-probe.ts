@@ -1,10 +1,12 @@
 /**
  * A stall probe: a process that does nothing but wake every TICK_MS on its core and note when a
- * wake-up came STALL_MS or more late. On an idle process that is the core itself being
- * unavailable (this machine is a VM, and it reports no steal time), not work of its own. Figure 2's
- * p99 at 200 appends a run is the second-worst append, and the twelfth session found most of the
- * API's worst appends inside 8–20 ms stalls in which the server and the database had both
- * stopped: the probe lets every run say how many such stalls fell in each system's turns.
+ * wake-up came STALL_MS or more late. It has no work of its own, so that is other threads holding
+ * the core for whole scheduler slices (4 ms ticks, no forced preemption on this kernel): `perf
+ * sched` found the database's threads, the kernel's softirq, DAMON and mm workers, and V8's
+ * helper threads of a pinned Node process there. Figure 2's p99 at 200 appends a run is the
+ * second-worst append, and the twelfth session found most of the API's worst appends inside
+ * 8–20 ms stalls in which the server and the database had both stopped: the probe lets every run
+ * say how many such stalls fell in each system's turns.
  *
  *   IPC `stalls { from, to }` → `{ count, ms }`, the stalls that began in [from, to] (epoch ms)
  */

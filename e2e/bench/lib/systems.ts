@@ -67,6 +67,8 @@ export const benchFile = (rel: string) => join(BENCH_DIST, rel);
 
 /** Node flags for every server process (API and baselines), for investigations: `--trace-gc` with --verbose. */
 const serverNodeFlags = () => (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The same for the bench's own pinned programs (generators, driver, stall probes). */
+const helperNodeFlags = () => (process.env.BENCH_HELPER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 export async function startBaseline(
   kind: 'raw' | 'socketio',
@@ -260,7 +262,14 @@ function startHelper(
   core: number,
   nofile?: number,
 ): Promise<Child> {
-  const child = new Child({ name, script: benchFile(script), core, verbose: common.verbose, nofile });
+  const child = new Child({
+    name,
+    script: benchFile(script),
+    core,
+    verbose: common.verbose,
+    nofile,
+    execArgv: helperNodeFlags(),
+  });
   return child.ready(20_000).then(() => child);
 }
 
