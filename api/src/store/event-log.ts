@@ -119,8 +119,9 @@ const MAX_SNAPSHOT_CHARS_PER_WRITE = 1024 * 1024;
  * An append to a cached task costs its insert alone: the task's org/agent come from the cache,
  * and the task document (the snapshot) is written behind the acknowledgement, except for the
  * event that ends the task. The stored messages are the truth; the snapshot may lag them (by what
- * is pending here, or by what a crash lost), which is why loading a task folds in the messages
- * after the snapshot's `lastSeq`, and why readers on this instance wait for `flushed()`.
+ * is pending here or on another instance, or by what a crash lost), which is why loading a task
+ * and reading one (`caughtUp`) fold in the messages after the snapshot's `lastSeq`, and why
+ * listings on this instance wait for `flushed()`.
  */
 export class EventLog {
   readonly messages: Collection<TaskMessageDoc>;
