@@ -528,6 +528,8 @@ class SnapshotWriter {
 
   /** Has the timer fire by `at` (a running write arms the next one when it ends). */
   #arm(at: number, backOff = false): void {
+    // Nothing due (a snapshot in flight): Node would run a timer of Infinity ms after 1 ms.
+    if (at === Infinity) return;
     if (this.#writing || (this.#timer && (this.#backingOff || this.#timerAt <= at))) return;
     clearTimeout(this.#timer);
     this.#backingOff = backOff;
