@@ -145,6 +145,7 @@ export async function createServer({
     contentSnapshotDelayMs: config.snapshotContentDelayMs,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
+    onCommitted: () => appMetrics.appendBatches.inc(),
     onPublished: (events) => delivery?.noteLocal?.(events),
     onSnapshotError: (taskId, err) => logger.warn({ taskId, err }, 'task snapshot not written'),
   });

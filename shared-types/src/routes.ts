@@ -30,6 +30,8 @@ export const METRICS = {
   activeStreams: 'a2a_sse_active_streams',
   eventsSent: 'a2a_sse_events_sent_total',
   deliverySeconds: 'a2a_stream_delivery_seconds',
+  eventsAppended: 'a2a_events_appended_total',
+  appendBatches: 'a2a_append_batches_total',
 } as const;
 
 /** The same paths as route templates (`{param}`), for the server's router. */

@@ -44,8 +44,14 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly eventsAppended = new Counter({
-    name: 'a2a_events_appended_total',
+    name: METRICS.eventsAppended,
     help: 'Events stored by appends on this instance',
+    registers: [this.registry],
+  });
+  /** Events ÷ batches says how many appends one insert carried: concurrent appends to a task share one. */
+  readonly appendBatches = new Counter({
+    name: METRICS.appendBatches,
+    help: 'Batches of appended events stored together, one insert command each (seq-race retries aside)',
     registers: [this.registry],
   });
   readonly seqConflicts = new Counter({

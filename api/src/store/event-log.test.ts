@@ -42,6 +42,19 @@ describe('EventLog (real database)', () => {
     expect((await t.db.collection('tasks').findOne({ _id: task._id as never }))?.lastSeq).toBe(50);
   });
 
+  it('stores concurrent appends to one task in one insert, not one insert each', async () => {
+    const batches: number[] = [];
+    const log = new EventLog(t.db, { ttlMs: 60_000, hub: new Hub(), onCommitted: (n) => batches.push(n) });
+    const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });
+    await log.append(task._id, [chunk('first')]);
+    batches.length = 0;
+
+    // The first of these goes alone; the rest arrive while its insert is in flight and share one.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(task._id, [chunk(`c${i}`)])));
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(batches.length).toBeLessThanOrEqual(2);
+  });
+
   it('stores expiresAt = now + TTL', async () => {
     const log = new EventLog(t.db, { ttlMs: 90_000, hub: new Hub() });
     const task = await new TaskStore(t.db).create({ org: 'o', agent: 'a', ownerId: 'u' });

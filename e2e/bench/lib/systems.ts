@@ -217,6 +217,17 @@ export class ApiClient {
     return ids;
   }
 
+  /** Counters from the API's Prometheus metrics (`name value` lines), 0 for one it lacks. */
+  async counters<K extends string>(names: readonly K[]): Promise<Record<K, number>> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}${routes.metrics}`)).text();
+    const out = {} as Record<K, number>;
+    for (const name of names) {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      out[name] = line ? Number(line.slice(name.length + 1)) : 0;
+    }
+    return out;
+  }
+
   /** The stream path with a stream token minted like the API's own route does. */
   streamPath(taskId: string, lastEventId?: number): string {
     const token = streamToken(this.secret, USER, taskId);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routes } from '@orchestrator-ai/transport-types';
+import { METRICS, routes } from '@orchestrator-ai/transport-types';
 import { COLLECTIONS, type TaskDoc } from '../../db/types.js';
 import { AGENT, ORG, startTestApp, status, textChunk, type TestApp } from '../../test-support/app.js';
 
@@ -54,6 +54,26 @@ describe('POST …/tasks/{taskId}/events', () => {
     const done = await getTask(t, task.id);
     expect(done.status.state).toBe('TASK_STATE_COMPLETED');
     expect(done.metadata.seq).toBe(6);
+  });
+
+  it('counts appended events and the inserts that stored them in its metrics', async () => {
+    const app = await startTestApp();
+    try {
+      const task = await app.createTask();
+      const counter = async (name: string) => {
+        const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+        return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+      };
+      const batch = { events: [textChunk('a'), textChunk('b'), textChunk('c')] };
+      expect((await app.append(task.id, batch)).status).toBe(200);
+      expect(await counter(METRICS.eventsAppended)).toBe(3);
+      expect(await counter(METRICS.appendBatches)).toBe(1);
+      expect((await app.append(task.id, textChunk('d'))).status).toBe(200);
+      expect(await counter(METRICS.eventsAppended)).toBe(4);
+      expect(await counter(METRICS.appendBatches)).toBe(2);
+    } finally {
+      await app.close();
+    }
   });
 
   it('writes the pending snapshots when the server stops', async () => {
