@@ -369,7 +369,7 @@ export default class A2ATaskStream extends LitElement {
               role="group"
               aria-label="Events in order"
             >
-              <ol part="log">
+              <ol part="log" class=${this.extra ? 'expanded' : ''}>
                 ${repeat(
                   shown,
                   (e) => e.seq,
