@@ -55,7 +55,7 @@ test('an appended event costs the tab one layout, and the log is laid out once p
   try {
     const page = await context.newPage();
     await page.goto(`${api.baseUrl}/tasks/${ORG}/${AGENT}/${task.id}?user=${USER}`);
-    // A log already near its window, as a task that has run a while has.
+    // A log with entries in it already, as a task that has run a while has.
     for (let n = 1; n <= 60; n++) await append(n);
     await expect.poll(async () => (await renderedSeqs(page)).length, { timeout: 30_000 }).toBe(60);
 
