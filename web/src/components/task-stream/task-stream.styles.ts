@@ -185,13 +185,7 @@ export default css`
     padding: calc(var(--_space) / 2) var(--_space);
     border-top: 1px solid var(--_border);
   }
-  /*
-   * Only a log the reader expanded ("Show earlier") lets entries out of view skip style and
-   * layout. Blink decides whether a new 'content-visibility: auto' entry is on screen after the
-   * frame that inserts it and lays out again in the next: at the default window of 200 entries
-   * that cost 2.5 layouts per event instead of 1, about a third more main-thread time per event
-   * in every tab, and saved nothing.
-   */
+  /* Only a log the reader expanded (renderLog says why). */
   .expanded > [part='event'] {
     content-visibility: auto;
     contain-intrinsic-size: auto 2em;
