@@ -145,7 +145,11 @@ export async function createServer({
     contentSnapshotDelayMs: config.snapshotContentDelayMs,
     hub,
     onConflict: () => appMetrics.seqConflicts.inc(),
-    onCommitted: () => appMetrics.appendBatches.inc(),
+    // Both counted where every append path (REST, A2A, the simulator) stores its batch.
+    onCommitted: (count) => {
+      appMetrics.eventsAppended.inc(count);
+      appMetrics.appendBatches.inc();
+    },
     onPublished: (events) => delivery?.noteLocal?.(events),
     onSnapshotError: (taskId, err) => logger.warn({ taskId, err }, 'task snapshot not written'),
   });

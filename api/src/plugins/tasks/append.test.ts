@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, routes } from '@orchestrator-ai/transport-types';
 import { COLLECTIONS, type TaskDoc } from '../../db/types.js';
-import { AGENT, ORG, startTestApp, status, textChunk, type TestApp } from '../../test-support/app.js';
+import { randomUUID } from 'node:crypto';
+import {
+  AGENT,
+  ORG,
+  a2aPost,
+  startTestApp,
+  status,
+  textChunk,
+  type TestApp,
+} from '../../test-support/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -71,6 +80,21 @@ describe('POST …/tasks/{taskId}/events', () => {
       expect((await app.append(task.id, textChunk('d'))).status).toBe(200);
       expect(await counter(METRICS.eventsAppended)).toBe(4);
       expect(await counter(METRICS.appendBatches)).toBe(2);
+
+      // The demo agent over A2A stores its events without the REST route: counted alike.
+      const res = await a2aPost(app, {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: randomUUID(), role: 'ROLE_USER', parts: [{ text: 'complete' }] } },
+      });
+      const { result } = (await res.json()) as { result: { task: { metadata: { seq: number } } } };
+      const agentEvents = result.task.metadata.seq;
+      expect(agentEvents).toBeGreaterThan(0);
+      expect(await counter(METRICS.eventsAppended)).toBe(4 + agentEvents);
+      const batches = await counter(METRICS.appendBatches);
+      expect(batches).toBeGreaterThan(2);
+      expect(batches).toBeLessThanOrEqual(2 + agentEvents);
     } finally {
       await app.close();
     }
