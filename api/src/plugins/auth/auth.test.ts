@@ -1,5 +1,7 @@
 import Jwt from '@hapi/jwt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The signature check @hapi/jwt's strategies run (CommonJS: its plugin calls it through this object).
+import JwtCrypto from '@hapi/jwt/lib/crypto.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { routes, type WireTask } from '@orchestrator-ai/transport-types';
 import { AGENT, ORG, readSse, startTestApp, textChunk, type TestApp } from '../../test-support/app.js';
 
@@ -327,6 +329,70 @@ describe('agent tokens', () => {
       });
       expectError(reply, 401, 'unauthorized', [agent]);
     }
+  });
+});
+
+describe('bearer tokens already verified', () => {
+  let noSkew: TestApp;
+  beforeAll(async () => {
+    noSkew = await startTestApp({ JWT_CLOCK_SKEW_SECONDS: '0' });
+  });
+  afterAll(() => noSkew?.close());
+
+  const agentSign = (exp: number) =>
+    sign({ sub: `${ORG}/${AGENT}`, org: ORG, agent: AGENT, aud: 'agent', exp }, noSkew.config.jwtSecret);
+  const appendWith = (taskId: string, token: string, text: string) =>
+    call(noSkew.baseUrl + routes.events(ORG, AGENT, taskId), {
+      method: 'POST',
+      headers: { ...bearer(token), 'content-type': 'application/json' },
+      body: JSON.stringify(textChunk(text)),
+    });
+
+  it('are checked once per token, not on every request', async () => {
+    const task = await noSkew.createTask();
+    const agent = agentSign(nowSec() + 600);
+    const user = sign({ sub: 'alice', aud: 'user', exp: nowSec() + 600 }, noSkew.config.jwtSecret);
+    const verify = vi.spyOn(JwtCrypto, 'verify');
+    try {
+      for (let i = 0; i < 5; i++) expect((await appendWith(task.id, agent, `c${i}`)).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect(
+          (await call(noSkew.baseUrl + routes.tasks(ORG, AGENT), { headers: bearer(user) })).status,
+        ).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(2);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+
+  it('stay accepted only until they expire', async () => {
+    const task = await noSkew.createTask();
+    const exp = nowSec() + 2;
+    const agent = agentSign(exp);
+    const user = sign({ sub: 'alice', aud: 'user', exp }, noSkew.config.jwtSecret);
+    const list = () => call(noSkew.baseUrl + routes.tasks(ORG, AGENT), { headers: bearer(user) });
+    expect((await appendWith(task.id, agent, 'a')).status).toBe(200);
+    expect((await appendWith(task.id, agent, 'b')).status).toBe(200);
+    expect((await list()).status).toBe(200);
+    expect((await list()).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    expectError(await appendWith(task.id, agent, 'c'), 401, 'unauthorized', [agent]);
+    expectError(await list(), 401, 'unauthorized', [user]);
+  });
+
+  it('are known by their exact bytes: the same claims with another signature are checked afresh', async () => {
+    const task = await noSkew.createTask();
+    const agent = agentSign(nowSec() + 600);
+    expect((await appendWith(task.id, agent, 'a')).status).toBe(200);
+    const [header, payload] = agent.split('.');
+    const forged = `${header}.${payload}.${signatureOf(sign({ x: 1 }, 'not-the-secret'))}`;
+    expectError(await appendWith(task.id, forged, 'b'), 401, 'unauthorized', [forged]);
+    const otherKey = sign(Jwt.token.decode(agent).decoded.payload, 'not-the-secret');
+    expectError(await appendWith(task.id, otherKey, 'c'), 401, 'unauthorized', [otherKey]);
+    const messages = await fetch(noSkew.baseUrl + routes.messages(ORG, AGENT, task.id), {
+      headers: bearer(noSkew.userToken()),
+    });
+    expect(((await messages.json()) as { lastSeq: number }).lastSeq).toBe(1);
   });
 });
 

@@ -1,10 +1,11 @@
 import Boom from '@hapi/boom';
 import Jwt from '@hapi/jwt';
-import type { Plugin, Request, ResponseToolkit, Server } from '@hapi/hapi';
+import type { AuthCredentials, Plugin, Request, ResponseToolkit, Server } from '@hapi/hapi';
 import Joi from 'joi';
 import { ErrorCode, routes } from '@orchestrator-ai/transport-types';
 import type { Config } from '../../config.js';
 import { mintDevToken, TokenError, verifyStreamToken, type Credentials } from '../../auth/tokens.js';
+import { VerifiedTokens } from '../../auth/verified-tokens.js';
 
 declare module '@hapi/hapi' {
   interface AuthCredentials {
@@ -22,6 +23,9 @@ export interface AuthOptions {
 }
 
 export const STRATEGY = { user: 'user', agent: 'agent', stream: 'stream' } as const;
+
+/** The `@hapi/jwt` strategies that verify a bearer token the first time `STRATEGY.user`/`agent` see it. */
+const VERIFIED_BY = { user: 'user-jwt', agent: 'agent-jwt' } as const;
 
 /**
  * Three credentials: user tokens (the host app's JWTs), agent tokens (bound to org/agent), and
@@ -49,7 +53,7 @@ export const authPlugin: Plugin<AuthOptions> = {
       timeSkewSec: config.clockSkewSeconds,
     });
 
-    server.auth.strategy(STRATEGY.user, 'jwt', {
+    server.auth.strategy(VERIFIED_BY.user, 'jwt', {
       keys,
       verify: verify(config.userTokenAudience),
       validate: (artifacts: { decoded: { payload: Record<string, unknown> } }) => {
@@ -60,7 +64,7 @@ export const authPlugin: Plugin<AuthOptions> = {
       },
     });
 
-    server.auth.strategy(STRATEGY.agent, 'jwt', {
+    server.auth.strategy(VERIFIED_BY.agent, 'jwt', {
       keys,
       verify: verify(config.agentTokenAudience),
       validate: (artifacts: { decoded: { payload: Record<string, unknown> } }) => {
@@ -79,6 +83,26 @@ export const authPlugin: Plugin<AuthOptions> = {
         };
       },
     });
+
+    server.auth.scheme('verified-bearer', (_server, options) => {
+      const { verifiedBy } = options as { verifiedBy: string };
+      const verified = new VerifiedTokens<AuthCredentials>();
+      return {
+        async authenticate(request: Request, h: ResponseToolkit) {
+          const value: unknown = request.headers.authorization;
+          const header = typeof value === 'string' && value !== '' ? value : undefined;
+          const known = header === undefined ? undefined : verified.get(header);
+          if (known) return h.authenticated({ credentials: known });
+          // Throws the strategy's own 401 (missing, malformed, expired…), WWW-Authenticate included.
+          const { credentials, artifacts } = await request.server.auth.test(verifiedBy, request);
+          if (header !== undefined && typeof credentials.exp === 'number')
+            verified.set(header, credentials, credentials.exp * 1000);
+          return h.authenticated({ credentials, artifacts });
+        },
+      };
+    });
+    server.auth.strategy(STRATEGY.user, 'verified-bearer', { verifiedBy: VERIFIED_BY.user });
+    server.auth.strategy(STRATEGY.agent, 'verified-bearer', { verifiedBy: VERIFIED_BY.agent });
 
     const streamSettings = {
       secret: config.streamTokenSecret,
