@@ -95,8 +95,9 @@ export const authPlugin: Plugin<AuthOptions> = {
           if (known) return h.authenticated({ credentials: known });
           // Throws the strategy's own 401 (missing, malformed, expired…), WWW-Authenticate included.
           const { credentials, artifacts } = await request.server.auth.test(verifiedBy, request);
+          // Frozen: later requests with the same token share this object.
           if (header !== undefined && typeof credentials.exp === 'number')
-            verified.set(header, credentials, credentials.exp * 1000);
+            verified.set(header, Object.freeze(credentials), credentials.exp * 1000);
           return h.authenticated({ credentials, artifacts });
         },
       };
