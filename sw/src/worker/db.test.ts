@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { storedEvent, task } from '../test-support/fake-net.js';
+import type { TaskEvent } from '@orchestrator-ai/transport-types';
 import { DB_VERSION, StreamStore, type StreamDBv1 } from './db.js';
 
 let n = 0;
@@ -29,6 +30,73 @@ describe('StreamStore', () => {
     // putting the same seq twice keeps one copy
     await store.appendEvents('a', [storedEvent('a', 3, NOW)], NOW);
     expect(await store.getEvents('a', 0, NOW)).toHaveLength(3);
+    store.close();
+  });
+
+  it('writes the appends that wait behind a transaction together in the next one', async () => {
+    const store = fresh();
+    const transactions = countReadwriteTransactions();
+    try {
+      // The first append starts its transaction at once; the next four (one task twice) wait
+      // behind it and share the second.
+      await Promise.all([
+        store.appendEvents(
+          'a',
+          [1, 2].map((s) => storedEvent('a', s, NOW)),
+          NOW,
+        ),
+        store.appendEvents(
+          'b',
+          [1].map((s) => storedEvent('b', s, NOW)),
+          NOW,
+        ),
+        store.appendEvents(
+          'c',
+          [1, 2, 3].map((s) => storedEvent('c', s, NOW)),
+          NOW,
+        ),
+        store.appendEvents(
+          'b',
+          [2, 3].map((s) => storedEvent('b', s, NOW)),
+          NOW + 1,
+        ),
+        store.appendEvents(
+          'd',
+          [7].map((s) => storedEvent('d', s, NOW)),
+          NOW,
+        ),
+      ]);
+      expect(transactions.count).toBe(2);
+    } finally {
+      transactions.restore();
+    }
+    for (const [taskId, seqs] of Object.entries({ a: [1, 2], b: [1, 2, 3], c: [1, 2, 3], d: [7] })) {
+      expect((await store.getEvents(taskId, 0, NOW)).map((e) => e.seq)).toEqual(seqs);
+      expect((await store.getTask(taskId))?.lastSeq).toBe(seqs.at(-1));
+    }
+    expect((await store.getTask('b'))?.updatedAt).toBe(NOW + 1);
+    store.close();
+  });
+
+  it("keeps the other tasks' events when one task's write in a shared transaction fails", async () => {
+    const store = fresh();
+    const unkeyable = { ...storedEvent('bad', 1, NOW), seq: { not: 'a key' } } as unknown as TaskEvent;
+    const results = await Promise.allSettled([
+      store.appendEvents('a', [storedEvent('a', 1, NOW)], NOW),
+      store.appendEvents('b', [storedEvent('b', 1, NOW)], NOW),
+      store.appendEvents('bad', [storedEvent('bad', 2, NOW), unkeyable], NOW),
+      store.appendEvents('c', [storedEvent('c', 4, NOW)], NOW),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((await store.getTask('b'))?.lastSeq).toBe(1);
+    expect((await store.getTask('c'))?.lastSeq).toBe(4);
+    expect((await store.getEvents('c', 0, NOW)).map((e) => e.seq)).toEqual([4]);
+    // the failed task's batch landed not at all, not in part
+    expect(await store.getTask('bad')).toBeUndefined();
+    expect(await store.getEvents('bad', 0, NOW)).toEqual([]);
+    // and the store goes on writing
+    await store.appendEvents('bad', [storedEvent('bad', 2, NOW)], NOW);
+    expect((await store.getTask('bad'))?.lastSeq).toBe(2);
     store.close();
   });
 
@@ -174,6 +242,23 @@ describe('StreamStore', () => {
     await expect(store.getTask('a')).rejects.toThrow();
   });
 });
+
+/** Counts the read-write transactions opened on any IndexedDB database until restored. */
+function countReadwriteTransactions() {
+  const proto = IDBDatabase.prototype;
+  const original = proto.transaction;
+  const counter = {
+    count: 0,
+    restore: () => {
+      proto.transaction = original;
+    },
+  };
+  proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+    if (args[1] === 'readwrite') counter.count++;
+    return original.apply(this, args);
+  } as IDBDatabase['transaction'];
+  return counter;
+}
 
 function ref(taskId: string) {
   return {

@@ -101,6 +101,15 @@ function upgrade(
   }
 }
 
+/** An `appendEvents` call waiting for its transaction. */
+interface PendingAppend {
+  taskId: string;
+  events: readonly TaskEvent[];
+  now: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 const range = (taskId: string, afterSeq: number) =>
   IDBKeyRange.bound([taskId, afterSeq], [taskId, Infinity], true, false);
 
@@ -112,6 +121,8 @@ const range = (taskId: string, afterSeq: number) =>
  */
 export class StreamStore {
   private conn: Promise<IDBPDatabase<StreamDB>> | undefined;
+  private readonly appendQueue: PendingAppend[] = [];
+  private appending = false;
 
   constructor(readonly name = DB_NAME) {}
 
@@ -151,19 +162,85 @@ export class StreamStore {
     await tx.done;
   }
 
-  /** Stores events and advances the resume point, in one transaction. */
-  async appendEvents(taskId: string, events: readonly TaskEvent[], now: number): Promise<void> {
-    if (events.length === 0) return;
+  /**
+   * Stores events and advances the resume point, in one transaction. Appends that arrive while
+   * one is being written go together in the next transaction (group commit): with several tasks
+   * streaming into a busy browser, each transaction's fixed cost (its commit, and the read and
+   * write of each task's record) is paid once per batch instead of once per task.
+   */
+  appendEvents(taskId: string, events: readonly TaskEvent[], now: number): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.appendQueue.push({ taskId, events, now, resolve, reject });
+      if (!this.appending) void this.drainAppends();
+    });
+  }
+
+  private async drainAppends(): Promise<void> {
+    this.appending = true;
+    try {
+      while (this.appendQueue.length) {
+        const batch = this.appendQueue.splice(0);
+        try {
+          await this.writeAppends(batch);
+          for (const a of batch) a.resolve();
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          // One task's bad write must not cost the other tasks theirs: each is tried alone.
+          for (const a of batch) {
+            try {
+              await this.writeAppends([a]);
+              a.resolve();
+            } catch (own) {
+              a.reject(own);
+            }
+          }
+        }
+      }
+    } finally {
+      this.appending = false;
+    }
+  }
+
+  private async writeAppends(batch: readonly PendingAppend[]): Promise<void> {
     const db = await this.db();
     const tx = db.transaction(['events', 'tasks'], 'readwrite');
-    const evStore = tx.objectStore('events');
-    const taskStore = tx.objectStore('tasks');
-    const writes: Promise<unknown>[] = events.map((e) => evStore.put(e));
-    const rec = (await taskStore.get(taskId)) ?? { taskId, lastSeq: 0, final: false, updatedAt: now };
-    for (const e of events) if (e.seq > rec.lastSeq) rec.lastSeq = e.seq;
-    rec.updatedAt = now;
-    writes.push(taskStore.put(rec));
-    await Promise.all([...writes, tx.done]);
+    const writes: Promise<unknown>[] = [];
+    try {
+      const evStore = tx.objectStore('events');
+      const taskStore = tx.objectStore('tasks');
+      const latest = new Map<string, { lastSeq: number; now: number }>();
+      for (const { taskId, events, now } of batch) {
+        for (const e of events) writes.push(evStore.put(e));
+        const seen = latest.get(taskId) ?? { lastSeq: 0, now };
+        for (const e of events) if (e.seq > seen.lastSeq) seen.lastSeq = e.seq;
+        seen.now = Math.max(seen.now, now);
+        latest.set(taskId, seen);
+      }
+      const records = await Promise.all(
+        [...latest].map(async ([taskId, { lastSeq, now }]) => {
+          const rec = (await taskStore.get(taskId)) ?? { taskId, lastSeq: 0, final: false, updatedAt: now };
+          if (lastSeq > rec.lastSeq) rec.lastSeq = lastSeq;
+          rec.updatedAt = now;
+          return rec;
+        }),
+      );
+      for (const rec of records) writes.push(taskStore.put(rec));
+      await Promise.all([...writes, tx.done]);
+    } catch (err) {
+      // A put that throws (an event without a valid key) leaves the transaction open: undo what
+      // it already wrote, so that a batch either lands whole or not at all.
+      for (const pending of [...writes, tx.done]) pending.catch(() => undefined);
+      try {
+        tx.abort();
+      } catch {
+        // already finished or aborted
+      }
+      throw err;
+    }
   }
 
   async markFinal(taskId: string, now: number): Promise<void> {
