@@ -35,7 +35,9 @@ import {
   SERVICE_WORKER_THREAD,
   WorkerProfiler,
   chromiumCpu,
+  chromiumThreadCpu,
   findThreads,
+  threadCpuGrowth,
   threadCpuMs,
   type ProfileSummary,
 } from '../lib/browser-cpu.js';
@@ -117,6 +119,8 @@ interface ModeResult {
   workerCpuMs: number;
   chromiumCpuMs: number;
   chromiumByType: Record<string, number>;
+  /** The Chromium threads that used the most CPU in the window, by process type and thread name. */
+  chromiumThreads: Array<{ thread: string; ms: number }>;
   /** API process CPU from the window's start to the last append's answer. */
   apiCpuMs: number;
   apiWindowMs: number;
@@ -234,6 +238,10 @@ function describe(r: ModeResult): string {
       .filter(([, ms]) => ms > 0)
       .map(([type, ms]) => `${type.replace(/^.*\.mojom\./, '')} ${f(perThousand(ms, r.events), 0)}`)
       .join(', ')})`,
+    `busiest threads ms/1000: ${r.chromiumThreads
+      .slice(0, 6)
+      .map((t) => `${t.thread} ${f(perThousand(t.ms, r.events), 0)}`)
+      .join(', ')}`,
     `API ${f(perThousand(r.apiCpuMs, r.events), 0)} ms/1000`,
     `clock offset ≤ ${f(r.clock.maxAbsOffsetMs, 1)} ms (rtt ≤ ${f(r.clock.maxRttMs, 1)})`,
     `p50 by second sent (warm-up | window): ${r.trend.slice(0, r.warmup).join(' ')} | ${r.trend.slice(r.warmup).join(' ')} ms`,
@@ -459,7 +467,13 @@ async function measureIn(
   // is rendered in every tab.
   const startAt = epochMs();
   const recordFrom = startAt + warmup * 1000;
-  let before: { worker: number; chromium: Awaited<ReturnType<typeof chromiumCpu>>; api: number; at: number };
+  let before: {
+    worker: number;
+    chromium: Awaited<ReturnType<typeof chromiumCpu>>;
+    threads: Map<string, number>;
+    api: number;
+    at: number;
+  };
   let stopStreams: ReturnType<typeof sampleStreams> | undefined;
   const windowStart = (async () => {
     await sleep(Math.max(0, recordFrom - epochMs()));
@@ -468,6 +482,7 @@ async function measureIn(
     before = {
       worker: thread ? threadCpuMs(thread) : NaN,
       chromium: await chromiumCpu(browserSession),
+      threads: chromiumThreadCpu(),
       api: cpuMs(server.child.pid),
       at: epochMs(),
     };
@@ -489,6 +504,7 @@ async function measureIn(
   const after = {
     worker: thread ? threadCpuMs(thread) : NaN,
     chromium: await chromiumCpu(browserSession),
+    threads: chromiumThreadCpu(),
     at: epochMs(),
   };
   const streams = await stopStreams!();
@@ -560,6 +576,9 @@ async function measureIn(
         Math.round(v - (before!.chromium.byType[k] ?? 0)),
       ]),
     ),
+    chromiumThreads: threadCpuGrowth(before!.threads, after.threads)
+      .slice(0, 12)
+      .map((t) => ({ thread: t.thread, ms: Math.round(t.ms) })),
     apiCpuMs: apiAfter.cpu - before!.api,
     apiWindowMs: apiAfter.at - before!.at,
     trend: Array.from(bySecond, (v) => (v ? Math.round(summarize(v).p50) : NaN)),

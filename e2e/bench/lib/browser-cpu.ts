@@ -91,6 +91,54 @@ export function threadCpuMs(t: ThreadRef): number {
   }
 }
 
+/**
+ * On-CPU ms of every thread of the Chromium processes below this one, summed by process type
+ * (`--type=` of its command line; the browser has none) and thread name, e.g.
+ * `renderer/CrRendererMain` or `browser/Chrome_IOThread`. Taken before and after a window, the
+ * difference says which threads a mode's extra CPU went to, which the per-process totals of
+ * {@link chromiumCpu} cannot.
+ */
+export function chromiumThreadCpu(root = process.pid): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of descendants(root)) {
+    let cmdline: string;
+    let tids: string[];
+    try {
+      // Zygote children rewrite their command line, sometimes with spaces instead of NULs.
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    if (!/^\S*chrom/i.test(cmdline)) continue;
+    const threads = tids.map((t) => ({
+      tid: Number(t),
+      name: statFields(`/proc/${pid}/task/${t}/stat`)?.name,
+    }));
+    const type = /--type=([\w-]+)/.exec(cmdline)?.[1] ?? 'browser';
+    // The renderer that hosts the Service Worker is told apart from the tabs' renderers.
+    const kind = threads.some((t) => t.name === SERVICE_WORKER_THREAD) ? `${type}+sw` : type;
+    for (const { tid, name } of threads) {
+      const ms = threadCpuMs({ pid, tid });
+      if (name === undefined || !Number.isFinite(ms)) continue;
+      const key = `${kind}/${name}`;
+      out.set(key, (out.get(key) ?? 0) + ms);
+    }
+  }
+  return out;
+}
+
+/** Per-key growth from `before` to `after`, largest first (threads that ended are left out). */
+export function threadCpuGrowth(
+  before: Map<string, number>,
+  after: Map<string, number>,
+): Array<{ thread: string; ms: number }> {
+  return [...after]
+    .map(([thread, ms]) => ({ thread, ms: ms - (before.get(thread) ?? 0) }))
+    .filter((t) => t.ms > 0)
+    .sort((a, b) => b.ms - a.ms);
+}
+
 /** CPU ms of every Chromium process, by type, from the browser session (`SystemInfo.getProcessInfo`). */
 export async function chromiumCpu(browserSession: CDPSession): Promise<{
   totalMs: number;
