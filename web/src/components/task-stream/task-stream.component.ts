@@ -19,6 +19,7 @@ import {
   type LogEntry,
   type TaskViewState,
 } from '../../internal/task-state.js';
+import { EndPin } from '../../internal/end-pin.js';
 import { tailOf } from '../../internal/format.js';
 import { themeStyles } from '../../internal/theme.styles.js';
 import '../connection-status/connection-status.js';
@@ -177,6 +178,20 @@ export default class A2ATaskStream extends LitElement {
   /** Reconnect after an error (keeps what is shown; the replay is deduped by seq). */
   retry(): void {
     this.stream.retry();
+  }
+
+  /** Starts the log and text boxes at their newest content (see end-pin.ts). */
+  private readonly endPin = new EndPin();
+
+  protected override updated(): void {
+    for (const el of this.renderRoot.querySelectorAll<HTMLElement>('.log-scroller, .text-scroller')) {
+      this.endPin.watch(el);
+    }
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.endPin.disconnect();
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -364,8 +379,8 @@ export default class A2ATaskStream extends LitElement {
       }
       ${
         log.length
-          ? // The scroller is a reversed flex column around the list: it stays pinned to the newest
-            // event while the reader is at the bottom, without reading or writing scroll offsets
+          ? // The scroller stays on the newest event while the reader is at the bottom by scroll
+            // anchoring on its end pin, without reading or writing scroll offsets on each event
             // (which would force a layout on every frame of a fast stream).
             html`<div
               part="log-scroller"
@@ -391,6 +406,7 @@ export default class A2ATaskStream extends LitElement {
                     </li>`,
                 )}
               </ol>
+              <div class="end-pin"></div>
             </div>`
           : html`<p class="empty">No events yet.</p>`
       }
@@ -399,10 +415,10 @@ export default class A2ATaskStream extends LitElement {
 }
 
 /**
- * The scrolling box around a text part. Like the log, a reversed flex column: an answer streamed
- * chunk by chunk grows at its end, and the box stays on the newest text while the reader is there
- * (a plain scrolling `<pre>` stayed at its top, the newest text below the fold), without reading
- * or writing scroll offsets on every chunk.
+ * The scrolling box around a text part. Like the log, it keeps its end in view by scroll
+ * anchoring: an answer streamed chunk by chunk grows at its end, and the box stays on the newest
+ * text while the reader is there (a plain scrolling `<pre>` stayed at its top, the newest text
+ * below the fold), without reading or writing scroll offsets on every chunk.
  */
 function textScroller(label: string, pre: TemplateResult) {
   return html`<div
@@ -413,6 +429,7 @@ function textScroller(label: string, pre: TemplateResult) {
     aria-label=${`Text of ${label}`}
   >
     ${pre}
+    <div class="end-pin"></div>
   </div>`;
 }
 

@@ -140,9 +140,22 @@ export default css`
     contain: content;
   }
   .text-scroller {
-    display: flex;
-    flex-direction: column-reverse;
     overscroll-behavior: contain;
+  }
+  /*
+   * A scroller stays on its newest content by scroll anchoring: the only candidate anchor is the
+   * empty .end-pin after the content, so while the reader is at the end, content growing above it
+   * moves the scroll offset along. Nothing inside moves, so only the new content is painted; a
+   * reversed flex column, which pinned the end by moving the content, repainted and re-rastered
+   * the whole box on every event (end-pin.ts starts a box at its end).
+   */
+  .text-scroller > :not(.end-pin),
+  .log-scroller > :not(.end-pin) {
+    overflow-anchor: none;
+  }
+  .end-pin {
+    overflow-anchor: auto;
+    height: 1px;
   }
   [part='artifact-data'] {
     font-family: var(--_mono);
@@ -162,8 +175,6 @@ export default css`
     font-size: 0.875em;
   }
   .log-scroller {
-    display: flex;
-    flex-direction: column-reverse;
     max-height: var(--a2a-log-max-height, 20rem);
     overflow: auto;
     overscroll-behavior: contain;
