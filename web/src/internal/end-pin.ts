@@ -10,7 +10,8 @@
  * ResizeObserver callback, after layout, so it reads no stale layout and forces none.
  */
 export class EndPin {
-  private watched = new WeakSet<Element>();
+  /** Scroller → the content element observed for it. */
+  private readonly watched = new Map<HTMLElement, Element>();
   private readonly readerMoved = new WeakSet<Element>();
   private readonly observer =
     typeof ResizeObserver === 'undefined'
@@ -26,7 +27,14 @@ export class EndPin {
   watch(scroller: HTMLElement): void {
     const content = scroller.firstElementChild;
     if (!this.observer || !content || this.watched.has(scroller)) return;
-    this.watched.add(scroller);
+    // Boxes a render replaced (another task, a text past its limit) stop being observed, so the
+    // observer does not keep their old content alive.
+    for (const [old, oldContent] of this.watched) {
+      if (old.isConnected) continue;
+      this.observer.unobserve(oldContent);
+      this.watched.delete(old);
+    }
+    this.watched.set(scroller, content);
     const moved = () => this.readerMoved.add(scroller);
     for (const type of ['wheel', 'touchstart', 'keydown', 'pointerdown'] as const) {
       scroller.addEventListener(type, moved, { passive: true });
@@ -37,7 +45,7 @@ export class EndPin {
   /** Stops watching; scrollers given to {@link watch} again are watched afresh. */
   disconnect(): void {
     this.observer?.disconnect();
-    this.watched = new WeakSet();
+    this.watched.clear();
   }
 
   private settle(scroller: HTMLElement): void {
