@@ -31,6 +31,11 @@ export interface FanoutMeasure {
   rate: number;
   seconds: number;
   latency: Summary;
+  /**
+   * Per append, over its task's subscribers: the latency of the first receipt (the server's and
+   * the database's share) and how much later the last one came (the subscribers' share).
+   */
+  perAppend?: { first: Summary; spread: Summary };
   ack: Summary;
   sent: number;
   acked: number;
@@ -333,7 +338,7 @@ async function finishLane(lane: Lane, rate: number, seconds: number): Promise<Fa
     { expected: lane.lastSeq, timeoutMs: 20_000 },
     60_000,
   );
-  const st = await lane.subs.request<{ latency: Summary }>('stats');
+  const st = await lane.subs.request<{ latency: Summary; perAppend: FanoutMeasure['perAppend'] }>('stats');
   const m: FanoutMeasure = {
     system: lane.name,
     subscribers: lane.subscribers,
@@ -341,6 +346,7 @@ async function finishLane(lane: Lane, rate: number, seconds: number): Promise<Fa
     rate,
     seconds,
     latency: st.latency,
+    perAppend: st.perAppend,
     ack: summarize(lane.ack),
     sent: lane.sent,
     acked: lane.acked,
@@ -360,6 +366,10 @@ function logMeasure(ctx: Ctx, m: FanoutMeasure): void {
   ctx.log(
     `    ${m.system}: ${m.subscribers} subscribers, ${m.acked}/${m.sent} appends (${m.errors} errors), latency p50 ${f(m.latency.p50)} p99 ${f(m.latency.p99)} max ${f(m.latency.max, 1)} ms; ack p99 ${f(m.ack.p99)} ms; CPU/append server ${f(m.serverCpuPerEvent)} ms, db ${f(m.dbCpuPerEvent)} ms; seqs: ${m.verify.complete}/${m.verify.connections} complete, ${m.verify.missing} missing, ${m.verify.dups} dup`,
   );
+  if (m.perAppend)
+    ctx.log(
+      `      per append: first receipt p50 ${f(m.perAppend.first.p50)} p99 ${f(m.perAppend.first.p99)} ms, last receipt after the first p99 ${f(m.perAppend.spread.p99)} ms`,
+    );
   if (m.stalls)
     ctx.log(
       `      stalls of ${STALL_THRESHOLD} in its turns: servers' core ${stallText(m.stalls.server)}, generators' core ${stallText(m.stalls.generators)}`,
@@ -722,6 +732,7 @@ function latencyRows(
       target: 'report',
       pass: null,
     },
+    ...perAppendRows(figure, runs, subject, withSocketio),
     ...stallRows(figure, runs, subject, withSocketio),
     {
       figure,
@@ -737,6 +748,41 @@ function latencyRows(
     },
   );
   return rows;
+}
+
+/**
+ * Where the tail comes from (report only). Every subscriber of a task receives an append within
+ * a millisecond or two of the others, so an append's first receipt is the server's and the
+ * database's share of its latency; if the first receipt's p99 is close to the overall p99, the
+ * slow appends were slow for all their subscribers: late leaving the server, not late being read.
+ */
+function perAppendRows(
+  figure: string,
+  runs: Array<Record<string, FanoutMeasure>>,
+  subject: string,
+  withSocketio: boolean,
+): Row[] {
+  if (!runs.every((r) => r[subject]?.perAppend && r.raw?.perAppend)) return [];
+  const first = (s: string) => medianOf(runs, (r) => r[s]?.perAppend?.first.p99);
+  const spread = (s: string) => medianOf(runs, (r) => r[s]?.perAppend?.spread.p99);
+  const socketio = withSocketio ? `, socketio+db ${f(first('socketio'))} ms` : '';
+  const socketioSpread = withSocketio ? `, socketio+db ${f(spread('socketio'))}` : '';
+  return [
+    {
+      figure,
+      metric: "latency p99 of each append's first receipt (server + database)",
+      value: first(subject),
+      unit: 'ms',
+      baselineName: 'raw+db',
+      baseline: first('raw'),
+      ratio: medianOf(runs, (r) =>
+        r.raw?.perAppend ? r[subject]!.perAppend!.first.p99 / r.raw.perAppend.first.p99 : null,
+      ),
+      target: 'report',
+      pass: null,
+      note: `per run ${runs.map((r) => f(r[subject]!.perAppend!.first.p99)).join(' / ')}${socketio}; last receipt after the first, p99: ${f(spread(subject))} ms (raw+db ${f(spread('raw'))}${socketioSpread})`,
+    },
+  ];
 }
 
 /**

@@ -27,6 +27,12 @@ interface Conn {
 
 const conns: Conn[] = [];
 const latency = new Samples();
+/**
+ * Each recorded append's earliest and latest receipt among its task's subscribers. A late first
+ * receipt means the append was late leaving the server (its handling or its database write); a
+ * wide spread means some subscribers read it late (this generator's core).
+ */
+const receipts = new Map<string, { first: number; last: number }>();
 let recordFrom = Infinity;
 let recordUntil = Infinity;
 let framesTotal = 0;
@@ -41,7 +47,26 @@ function onEvent(c: Conn, seq: number, t: number | undefined): void {
     c.gaps += seq - c.last - 1;
     c.last = seq;
   }
-  if (t !== undefined && t >= recordFrom && t < recordUntil) latency.add(epochMs() - t);
+  if (t !== undefined && t >= recordFrom && t < recordUntil) {
+    const ms = epochMs() - t;
+    latency.add(ms);
+    const key = `${c.taskId} ${t}`;
+    const seen = receipts.get(key);
+    if (!seen) receipts.set(key, { first: ms, last: ms });
+    else if (ms < seen.first) seen.first = ms;
+    else if (ms > seen.last) seen.last = ms;
+  }
+}
+
+/** Per append: the latency of its first receipt, and how much later its last one came. */
+function receiptSummary() {
+  const first: number[] = [];
+  const spread: number[] = [];
+  for (const r of receipts.values()) {
+    first.push(r.first);
+    spread.push(r.last - r.first);
+  }
+  return { first: summarize(first), spread: summarize(spread) };
 }
 
 interface Target {
@@ -201,6 +226,7 @@ async function subscribe(args: SubscribeArgs) {
 
 function record(args: { from?: number; until?: number }) {
   latency.reset();
+  receipts.clear();
   recordFrom = args.from ?? epochMs();
   recordUntil = args.until ?? Infinity;
   return { from: recordFrom };
@@ -223,6 +249,7 @@ function stats() {
     gaps,
     dups,
     latency: latency.summary(),
+    perAppend: receiptSummary(),
   };
 }
 
@@ -261,6 +288,7 @@ function closeAll() {
   framesTotal = 0;
   snapshotsTotal = 0;
   latency.reset();
+  receipts.clear();
   return { closed: n };
 }
 
