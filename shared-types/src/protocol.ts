@@ -68,6 +68,11 @@ export type PageToWorker =
       catchUp?: boolean;
       visible?: boolean;
       config?: StreamConfigInput;
+      /**
+       * The tab reads `events` (live events in one message). A page that does not say so gets
+       * one `event` message per event, as before `events` existed.
+       */
+      batches?: boolean;
     }
   | { type: 'unsubscribe'; clientId: string; taskId: string }
   | {
@@ -92,6 +97,8 @@ export type PageToWorker =
       tasks?: WatchedTaskInfo[];
       visible?: boolean;
       config?: StreamConfigInput;
+      /** As in `subscribe`: a restarted worker learns it again from here. */
+      batches?: boolean;
     }
   | { type: 'configure'; config: StreamConfigInput }
   | { type: 'online'; clientId: string }
@@ -111,6 +118,8 @@ export type WorkerToPage =
       earliestSeq?: number;
     }
   | { type: 'event'; taskId: string; event: TaskEvent }
+  /** Live events stored together, in seq order: only to a tab that announced `batches`. */
+  | { type: 'events'; taskId: string; events: TaskEvent[] }
   | { type: 'snapshot'; taskId: string; snapshot: SnapshotTask }
   | {
       type: 'state';

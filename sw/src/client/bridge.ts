@@ -189,6 +189,7 @@ export class WorkerBridge {
         afterSeq,
         catchUp,
         visible: document.visibilityState === 'visible',
+        batches: true,
       };
       if (this.config) msg.config = this.config;
       entry.answered = false;
@@ -231,6 +232,7 @@ export class WorkerBridge {
       taskIds: [...this.entries.keys()],
       tasks: [...this.entries.values()].map((e) => ({ task: e.ref, afterSeq: lowestSeq(e) })),
       visible: document.visibilityState === 'visible',
+      batches: true,
     };
     if (this.config) msg.config = this.config;
     this.post(msg);
@@ -273,6 +275,9 @@ export class WorkerBridge {
       }
       case 'event':
         for (const g of gates) g.events([msg.event]);
+        return;
+      case 'events':
+        for (const g of gates) g.events(msg.events);
         return;
       case 'snapshot':
         for (const g of gates) g.snapshot(msg.snapshot);

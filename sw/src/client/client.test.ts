@@ -209,6 +209,7 @@ describe('createTaskStreamClient with the Service Worker', () => {
   let server: (id: string) => FakeTaskServer;
   const deliveries = new Map<string, (m: WorkerToPage) => void>();
   const alive = new Set<string>();
+  const posted: WorkerToPage[] = [];
   let swCounter = 0;
 
   beforeEach(() => {
@@ -216,6 +217,7 @@ describe('createTaskStreamClient with the Service Worker', () => {
     server = servers(net);
     deliveries.clear();
     alive.clear();
+    posted.length = 0;
     manager = new StreamManager({
       store: new StreamStore(`client-${Math.random()}`),
       fetch: net.fetch,
@@ -224,6 +226,7 @@ describe('createTaskStreamClient with the Service Worker', () => {
         post: (id, msg) => {
           const deliver = deliveries.get(id);
           if (!deliver || !alive.has(id)) return false;
+          posted.push(msg);
           setTimeout(() => deliver(msg), 0);
           return true;
         },
@@ -267,6 +270,24 @@ describe('createTaskStreamClient with the Service Worker', () => {
     // the page minted with the user token; the worker connected with the stream token
     expect(net.seen('/t1/stream-token')[0]!.headers.get('authorization')).toBe('Bearer user-secret');
     expect(net.seen('/t1/stream')[0]!.url.searchParams.get('token')).toBe('stream-t1-1');
+    client.dispose();
+  });
+
+  it('reads the live events the worker relays together in one message', async () => {
+    const { client } = await page('tab-1');
+    const t1 = server('t1');
+    const rec = new Recorder();
+    client.watch(target('t1'), rec);
+    await until(() => expect(t1.open.size).toBe(1));
+    t1.append(4);
+    await until(() => expect(rec.seqs).toEqual([1, 2, 3, 4]));
+    // The page said it reads batches, so the worker sent the four events as one message.
+    expect(
+      posted.filter((m) => m.type === 'events').map((m) => m.type === 'events' && m.events.length),
+    ).toEqual([4]);
+    expect(posted.filter((m) => m.type === 'event')).toEqual([]);
+    t1.append(2);
+    await until(() => expect(rec.seqs).toEqual([1, 2, 3, 4, 5, 6]));
     client.dispose();
   });
 

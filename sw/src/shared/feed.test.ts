@@ -19,6 +19,7 @@ function delivered(messages: FeedMessage[]): number[] {
   for (const m of messages) {
     if (m.type === 'history') out.push(...m.history.events.map((e) => e.seq));
     if (m.type === 'event') out.push(m.event.seq);
+    if (m.type === 'events') out.push(...m.events.map((e) => e.seq));
   }
   return out;
 }
@@ -78,6 +79,27 @@ describe('SubscriberFeed (the history/live seam)', () => {
     const feed = new SubscriberFeed((m) => sent.push(m));
     for (const s of [1, 2, 2, 1, 3]) feed.live(ev(s));
     expect(delivered(sent)).toEqual([1, 2, 3]);
+  });
+
+  it('sends the events stored together in one message, without the ones it already sent', () => {
+    const sent: FeedMessage[] = [];
+    const feed = new SubscriberFeed((m) => sent.push(m));
+    const e = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(ev);
+    feed.liveEvents([e[1]!, e[2]!, e[3]!]);
+    feed.liveEvents([e[3]!, e[4]!, e[5]!]);
+    feed.liveEvents([e[5]!, e[6]!]);
+    feed.liveEvents([e[6]!]);
+    expect(sent).toEqual([
+      { type: 'events', events: [e[1], e[2], e[3]] },
+      { type: 'events', events: [e[4], e[5]] },
+      { type: 'event', event: e[6] },
+    ]);
+    // While history loads, a batch is held like single events, and what history covers is dropped.
+    feed.beginHistory();
+    feed.liveEvents([e[7]!, e[8]!, e[9]!]);
+    expect(sent).toHaveLength(3);
+    feed.endHistory(history([1, 2, 3, 4, 5, 6, 7]));
+    expect(delivered(sent.slice(3))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
 

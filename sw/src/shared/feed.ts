@@ -12,6 +12,7 @@ export interface History {
 export type FeedMessage =
   | { type: 'history'; history: History }
   | { type: 'event'; event: TaskEvent }
+  | { type: 'events'; events: TaskEvent[] }
   | { type: 'snapshot'; snapshot: SnapshotTask };
 
 /**
@@ -59,14 +60,23 @@ export class SubscriberFeed {
   }
 
   live(event: TaskEvent): void {
+    this.liveEvents([event]);
+  }
+
+  /**
+   * Live events stored together (ascending seqs), sent in one message: a tab that fell behind
+   * gets its backlog in fewer, larger messages, so catching up costs less per event.
+   */
+  liveEvents(events: readonly TaskEvent[]): void {
     if (this.paused) return;
     if (this.loading > 0) {
-      this.held.push({ event });
+      for (const event of events) this.held.push({ event });
       return;
     }
-    if (event.seq <= this.sent) return;
-    this.sent = event.seq;
-    this.send({ type: 'event', event });
+    const fresh = events.filter((e) => e.seq > this.sent);
+    if (fresh.length === 0) return;
+    this.sent = fresh[fresh.length - 1]!.seq;
+    this.send(fresh.length === 1 ? { type: 'event', event: fresh[0]! } : { type: 'events', events: fresh });
   }
 
   liveSnapshot(snapshot: SnapshotTask): void {

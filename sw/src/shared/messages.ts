@@ -30,7 +30,7 @@ export function isPageToWorker(v: unknown): v is PageToWorker {
   }
 }
 
-const WORKER_TYPES = new Set(['history', 'event', 'snapshot', 'state', 'token-request', 'cleared']);
+const WORKER_TYPES = new Set(['history', 'event', 'events', 'snapshot', 'state', 'token-request', 'cleared']);
 
 /** Checks that a message received by a page is one of the worker's (other scripts post too). */
 export function isWorkerToPage(v: unknown): v is WorkerToPage {

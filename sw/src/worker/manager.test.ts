@@ -39,6 +39,7 @@ class FakeTabs implements ClientPort {
     if (!this.alive.has(clientId)) return false;
     this.inbox.get(clientId)!.push(msg);
     if (msg.type === 'event') this.log.push(`relayed ${msg.taskId}:${msg.event.seq}`);
+    if (msg.type === 'events') for (const e of msg.events) this.log.push(`relayed ${msg.taskId}:${e.seq}`);
     if (msg.type === 'token-request') {
       const b = this.behaviour.get(clientId) ?? 'answer';
       if (b === 'silent') return true;
@@ -79,6 +80,7 @@ class FakeTabs implements ClientPort {
     for (const m of this.inbox.get(clientId) ?? []) {
       if (m.type === 'history' && m.taskId === taskId) gate.events(m.events);
       if (m.type === 'event' && m.taskId === taskId) gate.events([m.event]);
+      if (m.type === 'events' && m.taskId === taskId) gate.events(m.events);
     }
     return got;
   }
@@ -89,6 +91,18 @@ class FakeTabs implements ClientPort {
     for (const m of this.inbox.get(clientId) ?? []) {
       if (m.type === 'history' && m.taskId === taskId) out.push(...m.events.map((e) => e.seq));
       if (m.type === 'event' && m.taskId === taskId) out.push(m.event.seq);
+      if (m.type === 'events' && m.taskId === taskId) out.push(...m.events.map((e) => e.seq));
+    }
+    return out;
+  }
+
+  /** The live messages posted to a tab for a task: `event` with one seq, `events` with several. */
+  live(clientId: string, taskId: string): Array<{ type: string; seqs: number[] }> {
+    const out: Array<{ type: string; seqs: number[] }> = [];
+    for (const m of this.inbox.get(clientId) ?? []) {
+      if (m.type === 'event' && m.taskId === taskId) out.push({ type: 'event', seqs: [m.event.seq] });
+      if (m.type === 'events' && m.taskId === taskId)
+        out.push({ type: 'events', seqs: m.events.map((e) => e.seq) });
     }
     return out;
   }
@@ -139,8 +153,11 @@ function setup(config: StreamConfigInput = {}, dbName = `mgr-${Math.random()}`) 
     }
     return s;
   };
-  const subscribe = (clientId: string, taskId: string, afterSeq = 0, catchUp = false) =>
-    manager.handleMessage({ type: 'subscribe', clientId, task: ref(taskId), afterSeq, catchUp }, clientId);
+  const subscribe = (clientId: string, taskId: string, afterSeq = 0, catchUp = false, batches?: boolean) =>
+    manager.handleMessage(
+      { type: 'subscribe', clientId, task: ref(taskId), afterSeq, catchUp, ...(batches ? { batches } : {}) },
+      clientId,
+    );
   return { net, tabs, store, manager, server, subscribe, dbName };
 }
 
@@ -182,6 +199,33 @@ describe('StreamManager', () => {
       expect(stored).toBeGreaterThanOrEqual(0);
       expect(stored).toBeLessThan(tabs.log.indexOf(`relayed t1:${seq}`));
     }
+  });
+
+  it('relays events stored together in one message to a tab that reads batches, one by one to a tab that does not', async () => {
+    const { tabs, store, server, subscribe } = setup();
+    const append = store.appendEvents.bind(store);
+    store.appendEvents = async (taskId, events, now) => {
+      await append(taskId, events, now);
+      for (const e of events) tabs.log.push(`stored ${taskId}:${e.seq}`);
+    };
+    tabs.open('new', 'old');
+    const t1 = server('t1');
+    await subscribe('new', 't1', 0, false, true);
+    await subscribe('old', 't1');
+    await until(() => expect(tabs.lastState('new', 't1')).toMatchObject({ state: 'open' }));
+    // Five events written at once reach the worker together and are stored in one batch.
+    t1.append(5);
+    await until(() => expect(tabs.seen('old', 't1')).toEqual([1, 2, 3, 4, 5]));
+    await until(() => expect(tabs.seen('new', 't1')).toEqual([1, 2, 3, 4, 5]));
+    expect(tabs.live('new', 't1')).toEqual([{ type: 'events', seqs: [1, 2, 3, 4, 5] }]);
+    // A page of an older release ignores messages it does not know: it gets every event alone.
+    expect(tabs.live('old', 't1')).toEqual([1, 2, 3, 4, 5].map((seq) => ({ type: 'event', seqs: [seq] })));
+    for (let seq = 1; seq <= 5; seq++)
+      expect(tabs.log.indexOf(`stored t1:${seq}`)).toBeLessThan(tabs.log.indexOf(`relayed t1:${seq}`));
+    // A lone event still goes as `event`.
+    t1.append(1);
+    await until(() => expect(tabs.seen('new', 't1')).toEqual([1, 2, 3, 4, 5, 6]));
+    expect(tabs.live('new', 't1').at(-1)).toEqual({ type: 'event', seqs: [6] });
   });
 
   it('gives a late tab the stored history, then live events, with no gap or duplicate at the seam', async () => {
@@ -309,13 +353,23 @@ describe('StreamManager', () => {
     expect(tabs.seen('A', 't1')).toEqual([1, 2, 3]);
     // the tab's next keep-alive says where it is; it gets what it missed, then live events
     await manager.handleMessage(
-      { type: 'keepalive', clientId: 'A', taskIds: ['t1'], tasks: [{ task: ref('t1'), afterSeq: 3 }] },
+      {
+        type: 'keepalive',
+        clientId: 'A',
+        taskIds: ['t1'],
+        tasks: [{ task: ref('t1'), afterSeq: 3 }],
+        batches: true,
+      },
       'A',
     );
     t1.append(1);
     await until(() => expect(tabs.seen('A', 't1')).toEqual([1, 2, 3, 4, 5, 6]));
     const raw = tabs.raw('A', 't1');
     expect(new Set(raw).size).toBe(raw.length);
+    // The keep-alive told the restarted worker that this tab reads batches.
+    t1.append(3);
+    await until(() => expect(tabs.seen('A', 't1')).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    expect(tabs.live('A', 't1').at(-1)).toEqual({ type: 'events', seqs: [7, 8, 9] });
   });
 
   it('asks the next tab when one does not answer or does not watch the task', async () => {

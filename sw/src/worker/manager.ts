@@ -43,6 +43,8 @@ interface Subscriber {
   clientId: string;
   feed: SubscriberFeed;
   visible: boolean;
+  /** The tab reads `events` messages (it said so); otherwise it gets one `event` per event. */
+  batches: boolean;
 }
 
 interface TaskEntry {
@@ -120,6 +122,7 @@ export class StreamManager {
         const opts: SubscribeOptions = { afterSeq: data.afterSeq ?? 0, restart: data.catchUp !== true };
         if (data.visible !== undefined) opts.visible = data.visible;
         if (data.token !== undefined) opts.token = data.token;
+        if (data.batches !== undefined) opts.batches = data.batches;
         await this.subscribe(clientId, data.task, opts);
         return;
       }
@@ -228,8 +231,18 @@ export class StreamManager {
 
   private newSubscriber(entry: TaskEntry, clientId: string): Subscriber {
     const taskId = entry.taskId;
-    const feed = new SubscriberFeed((m) => this.o.clients.post(clientId, toWire(taskId, m)));
-    return { clientId, feed, visible: true };
+    const post = (m: FeedMessage) => this.o.clients.post(clientId, toWire(taskId, m));
+    const sub: Subscriber = {
+      clientId,
+      visible: true,
+      batches: false,
+      feed: new SubscriberFeed((m) => {
+        // A page of an older release ignores `events`: it gets them one by one.
+        if (m.type === 'events' && !sub.batches) for (const event of m.events) post({ type: 'event', event });
+        else post(m);
+      }),
+    };
+    return sub;
   }
 
   private async subscribe(clientId: string, ref: TaskRef, opts: SubscribeOptions): Promise<void> {
@@ -247,6 +260,7 @@ export class StreamManager {
       entry.subs.set(clientId, sub);
     }
     if (opts.visible !== undefined) sub.visible = opts.visible;
+    if (opts.batches !== undefined) sub.batches = opts.batches;
     sub.feed.beginHistory();
     this.ensureSession(entry, opts.restart, opts.token);
     this.pool.setVisible(entry.taskId, isVisible(entry));
@@ -306,10 +320,14 @@ export class StreamManager {
         // A restarted worker, or a sweep that misjudged: this keep-alive re-subscribes.
         const opts: SubscribeOptions = { afterSeq: t.afterSeq, restart: false };
         if (msg.visible !== undefined) opts.visible = msg.visible;
+        if (msg.batches !== undefined) opts.batches = msg.batches;
         await this.subscribe(clientId, t.task, opts);
-      } else if (msg.visible !== undefined && sub.visible !== msg.visible) {
-        sub.visible = msg.visible;
-        this.pool.setVisible(entry.taskId, isVisible(entry));
+      } else {
+        if (msg.batches !== undefined) sub.batches = msg.batches;
+        if (msg.visible !== undefined && sub.visible !== msg.visible) {
+          sub.visible = msg.visible;
+          this.pool.setVisible(entry.taskId, isVisible(entry));
+        }
       }
     }
   }
@@ -401,7 +419,7 @@ export class StreamManager {
         },
         events: async (events) => {
           await store.appendEvents(taskId, events, this.timers.now());
-          for (const e of events) for (const sub of entry.subs.values()) sub.feed.live(e);
+          for (const sub of entry.subs.values()) sub.feed.liveEvents(events);
         },
         state: (report) => {
           if (entry.session !== session) return;
@@ -575,6 +593,7 @@ interface SubscribeOptions {
   restart: boolean;
   visible?: boolean;
   token?: string;
+  batches?: boolean;
 }
 
 /** History that misses expired events and whose snapshot does not cover them. */
@@ -593,6 +612,8 @@ function toWire(taskId: string, m: FeedMessage): WorkerToPage {
   switch (m.type) {
     case 'event':
       return { type: 'event', taskId, event: m.event };
+    case 'events':
+      return { type: 'events', taskId, events: m.events };
     case 'snapshot':
       return { type: 'snapshot', taskId, snapshot: m.snapshot };
     case 'history': {
