@@ -11,6 +11,8 @@ import {
   FAST,
   POLL,
   appendChunks,
+  appendEvents,
+  chunk,
   artifactText,
   chunkText,
   connection,
@@ -25,6 +27,7 @@ import {
   openTask,
   recordFigures,
   sampleStreams,
+  workerMessages,
   workerPosts,
   type Task,
 } from './support/sw-helpers.js';
@@ -86,6 +89,19 @@ test('five tabs on one task: one server stream, every tab shows every event, clo
       tabsMeasured: perTab.length,
     },
   });
+
+  // Five events appended together reach the worker together; each tab gets them in one message.
+  await appendEvents(
+    api,
+    task,
+    [0, 1, 2, 3, 4].map((i) => chunk(`b${i};`)),
+  );
+  for (const tab of tabs) {
+    await expectSeqs(tab, 13);
+    await expect(artifactText(tab)).toHaveText(`${chunkText(8)}b0;b1;b2;b3;b4;`);
+    const batches = (await workerMessages(tab)).filter((m) => m.type === 'events');
+    expect(batches.map((m) => m.events).reduce((a, b) => Math.max(a, b), 0)).toBeGreaterThanOrEqual(2);
+  }
 
   const closedAt = Date.now();
   for (const tab of tabs) await tab.close();

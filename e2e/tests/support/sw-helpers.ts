@@ -128,10 +128,12 @@ export async function newStreamContext(
     const w = window as unknown as {
       A2A_DEMO_STREAM_OPTIONS: unknown;
       __swPosts: { type: unknown; at: number }[];
+      __swReceived: { type: unknown; events: number }[];
       __connections: { state: string; transport: string; at: number }[];
     };
     w.A2A_DEMO_STREAM_OPTIONS = opts;
     w.__swPosts = [];
+    w.__swReceived = [];
     w.__connections = [];
     // What the connection indicator was told, in order (the events bubble out of the element).
     document.addEventListener('a2a-connection-change', (e) => {
@@ -139,6 +141,10 @@ export async function newStreamContext(
       w.__connections.push({ state: d.state, transport: d.transport, at: Date.now() });
     });
     if (typeof ServiceWorker === 'undefined') return;
+    navigator.serviceWorker.addEventListener('message', (e: MessageEvent) => {
+      const msg = e.data as { type?: unknown; events?: unknown[] } | null;
+      w.__swReceived.push({ type: msg?.type, events: Array.isArray(msg?.events) ? msg.events.length : 0 });
+    });
     const original = ServiceWorker.prototype.postMessage;
     ServiceWorker.prototype.postMessage = function (this: ServiceWorker, ...args: unknown[]) {
       const msg = args[0] as { type?: unknown } | null;
@@ -297,6 +303,13 @@ export async function connectionHistory(
 /** The page's recorded postMessages to the worker. */
 export async function workerPosts(page: Page): Promise<{ type: unknown; at: number }[]> {
   return page.evaluate(() => (window as unknown as { __swPosts: { type: unknown; at: number }[] }).__swPosts);
+}
+
+/** The messages the worker sent the tab, in order: type, and how many events an `events` one held. */
+export async function workerMessages(page: Page): Promise<{ type: unknown; events: number }[]> {
+  return page.evaluate(
+    () => (window as unknown as { __swReceived: { type: unknown; events: number }[] }).__swReceived,
+  );
 }
 
 // ------------------------------------------------------------------------------------- server count
