@@ -127,6 +127,15 @@ const ref = (taskId: string): TaskRef => ({
   tokenUrl: `https://api.test/agent-to-agent/o/a/tasks/${taskId}/stream-token`,
 });
 
+/** Notes in the tabs' log each event the store has written, next to the `relayed` entries. */
+function logStores(store: StreamStore, tabs: FakeTabs): void {
+  const append = store.appendEvents.bind(store);
+  store.appendEvents = async (taskId, events, now) => {
+    await append(taskId, events, now);
+    for (const e of events) tabs.log.push(`stored ${taskId}:${e.seq}`);
+  };
+}
+
 const managers: StreamManager[] = [];
 afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.dispose()));
@@ -184,11 +193,7 @@ describe('StreamManager', () => {
 
   it('stores every event before relaying it', async () => {
     const { tabs, store, server, subscribe } = setup();
-    const append = store.appendEvents.bind(store);
-    store.appendEvents = async (taskId, events, now) => {
-      await append(taskId, events, now);
-      for (const e of events) tabs.log.push(`stored ${taskId}:${e.seq}`);
-    };
+    logStores(store, tabs);
     tabs.open('A');
     const t1 = server('t1');
     await subscribe('A', 't1');
@@ -203,11 +208,7 @@ describe('StreamManager', () => {
 
   it('relays events stored together in one message to a tab that reads batches, one by one to a tab that does not', async () => {
     const { tabs, store, server, subscribe } = setup();
-    const append = store.appendEvents.bind(store);
-    store.appendEvents = async (taskId, events, now) => {
-      await append(taskId, events, now);
-      for (const e of events) tabs.log.push(`stored ${taskId}:${e.seq}`);
-    };
+    logStores(store, tabs);
     tabs.open('new', 'old');
     const t1 = server('t1');
     await subscribe('new', 't1', 0, false, true);
