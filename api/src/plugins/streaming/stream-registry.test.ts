@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { StreamRegistry, type RegisteredStream } from './stream-registry.js';
+import { closeDeadline, StreamRegistry, type RegisteredStream } from './stream-registry.js';
 
 function fakeStream(registry: StreamRegistry, deadline: number, expired: string[], name: string) {
   const stream: RegisteredStream = {
@@ -160,5 +160,29 @@ describe('StreamRegistry heartbeats', () => {
     registry.delete(stream);
     expect(registry.size).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('closeDeadline', () => {
+  const now = 1_000_000;
+
+  it('closes in the last fifth of the life left, jittered', () => {
+    const exp = (now + 600_000) / 1000;
+    expect(closeDeadline(exp, now, 0)).toBe(now + 480_000);
+    expect(closeDeadline(exp, now, 1)).toBe(now + 570_000);
+    expect(closeDeadline(exp, now, 0.5)).toBe(now + 525_000);
+  });
+
+  it('leaves a short-lived token time for a late sweep to close its stream before it expires', () => {
+    const exp = (now + 5_000) / 1000;
+    for (const random of [0, 0.5, 1]) {
+      const deadline = closeDeadline(exp, now, random);
+      // Deadlines close together share one sweep, up to 250 ms after the first of them.
+      expect(deadline + 250).toBeLessThanOrEqual(exp * 1000 - 250);
+      expect(deadline).toBeGreaterThanOrEqual(now + 4_000);
+    }
+    // A token with less life left than that closes at once, never in the past.
+    expect(closeDeadline((now + 300) / 1000, now, 1)).toBe(now);
+    expect(closeDeadline((now - 1_000) / 1000, now, 1)).toBe(now);
   });
 });

@@ -7,6 +7,11 @@ export interface RegisteredStream {
   close(): void;
 }
 
+/** The shortest time between two deadline sweeps: a stream may close this much after its deadline. */
+const DEFAULT_SWEEP_MS = 250;
+/** A timer may fire this much late on a busy event loop. */
+const TIMER_SLACK_MS = 250;
+
 /** A tick at most this often (idle wake-ups cost CPU), and never more slices than this. */
 const MIN_TICK_MS = 500;
 const MAX_SLICES = 30;
@@ -39,7 +44,7 @@ export class StreamRegistry {
   /** `sweepMs`: the shortest time between two sweeps, so deadlines close together share one. */
   constructor(
     heartbeatMs: number,
-    private readonly sweepMs = 250,
+    private readonly sweepMs = DEFAULT_SWEEP_MS,
   ) {
     const slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(heartbeatMs / MIN_TICK_MS)));
     this.#tickMs = heartbeatMs / slices;
@@ -117,10 +122,14 @@ export class StreamRegistry {
 /**
  * When a stream opened with a token expiring at `expSeconds` closes: a jittered point in the last
  * fifth of the lifetime remaining at open, so clients reconnect before the token dies and not
- * all at once.
+ * all at once. Never later than the sweep's and a timer's lateness before the expiry: with a
+ * short-lived token, 95 % of its life was less than that before it, and a stream outlived its
+ * token.
  */
 export function closeDeadline(expSeconds: number, nowMs: number, random = Math.random()): number {
-  const remaining = expSeconds * 1000 - nowMs;
+  const expiresAt = expSeconds * 1000;
+  const remaining = expiresAt - nowMs;
   if (remaining <= 0) return nowMs;
-  return nowMs + remaining * (0.8 + 0.15 * random);
+  const jittered = nowMs + remaining * (0.8 + 0.15 * random);
+  return Math.max(nowMs, Math.min(jittered, expiresAt - DEFAULT_SWEEP_MS - TIMER_SLACK_MS));
 }
