@@ -4,8 +4,7 @@
  * tabs on one machine render every event in two or three of them (figure 6 of the benchmarks),
  * so a second layout per event is a third more of the browser's main-thread time in every tab.
  */
-import { expect, test } from '@playwright/test';
-import { startApi, type RunningApi } from './support/server.js';
+import { expect, test } from './support/sw-fixtures.js';
 import {
   appendChunks,
   createTask,
@@ -18,19 +17,9 @@ import {
 
 test.use({ trace: 'off' });
 
-let api: RunningApi;
-
-test.beforeAll(async () => {
-  api = await startApi();
-});
-
-test.afterAll(async () => {
-  await api?.stop();
-});
-
 const EVENTS = 20;
 
-test('an appended event costs the tab one layout', async ({ browser }) => {
+test('an appended event costs the tab one layout', async ({ browser, api }) => {
   test.setTimeout(90_000);
   const task = await createTask(api);
   const context = await newStreamContext(browser);

@@ -5,8 +5,9 @@
  * box and only the new one is painted: a box that pinned its end by moving its content (a reversed
  * flex column) repainted everything in it on every event.
  */
-import { expect, test, type Page } from '@playwright/test';
-import { startApi, type RunningApi } from './support/server.js';
+import type { Page } from '@playwright/test';
+import type { RunningApi } from './support/server.js';
+import { expect, test } from './support/sw-fixtures.js';
 import {
   appendChunks,
   createTask,
@@ -17,16 +18,6 @@ import {
 } from './support/sw-helpers.js';
 
 test.use({ trace: 'off' });
-
-let api: RunningApi;
-
-test.beforeAll(async () => {
-  api = await startApi();
-});
-
-test.afterAll(async () => {
-  await api?.stop();
-});
 
 type Box = 'log' | 'text';
 const SCROLLER: Record<Box, string> = {
@@ -70,6 +61,7 @@ async function wheelOver(page: Page, box: Box, deltaY: number): Promise<void> {
 }
 
 async function appendAndWait(
+  api: RunningApi,
   page: Page,
   task: Parameters<typeof appendChunks>[1],
   from: number,
@@ -83,6 +75,7 @@ async function appendAndWait(
 
 test('the log and a streamed text follow their newest content until the reader scrolls away', async ({
   browser,
+  api,
 }) => {
   test.setTimeout(90_000);
   const task = await createTask(api);
@@ -101,7 +94,7 @@ test('the log and a streamed text follow their newest content until the reader s
 
     // New content: the boxes scroll along, and what was shown stays where it was in the content.
     const before = { log: await view(page, 'log'), text: await view(page, 'text') };
-    await appendAndWait(page, task, 60, 5);
+    await appendAndWait(api, page, task, 60, 5);
     for (const box of ['log', 'text'] as const) {
       const v = await view(page, box);
       expect(v.newestInView, `${box} shows the newest after appends`).toBe(true);
@@ -116,7 +109,7 @@ test('the log and a streamed text follow their newest content until the reader s
     await wheelOver(page, 'log', -150);
     await expect.poll(async () => (await view(page, 'log')).newestInView).toBe(false);
     const reading = await view(page, 'log');
-    await appendAndWait(page, task, 65, 5);
+    await appendAndWait(api, page, task, 65, 5);
     const after = await view(page, 'log');
     expect(after.scrollTop).toBeCloseTo(reading.scrollTop, 0);
     expect(after.newestInView).toBe(false);
@@ -124,7 +117,7 @@ test('the log and a streamed text follow their newest content until the reader s
     // Back at the end: it follows again.
     await wheelOver(page, 'log', 100_000);
     await expect.poll(async () => (await view(page, 'log')).newestInView).toBe(true);
-    await appendAndWait(page, task, 70, 5);
+    await appendAndWait(api, page, task, 70, 5);
     expect((await view(page, 'log')).newestInView).toBe(true);
   } finally {
     await context.close();
