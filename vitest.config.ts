@@ -24,6 +24,7 @@ export default defineConfig({
         },
       },
       { test: { name: 'web', root: 'web', include: ['src/**/*.test.ts'], environment: 'happy-dom' } },
+      { test: { name: 'bench', root: 'e2e', include: ['bench/**/*.test.ts'] } },
     ],
   },
 });

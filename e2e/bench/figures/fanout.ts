@@ -9,7 +9,7 @@
 import { MongoClient } from 'mongodb';
 import { appendBody, sourceAddresses } from '../lib/events.js';
 import { sleep, type Child } from '../lib/children.js';
-import { epochMs, f, slope, summarize, type Summary } from '../lib/stats.js';
+import { epochMs, f, ratioInterval, slope, summarize, type Summary } from '../lib/stats.js';
 import { cpuMs, findDescendant } from '../lib/proc-stat.js';
 import {
   ApiClient,
@@ -36,6 +36,8 @@ export interface FanoutMeasure {
    * the database's share) and how much later the last one came (the subscribers' share).
    */
   perAppend?: { first: Summary; spread: Summary };
+  /** Every receipt's latency (ms), grouped by append: for the pooled p99 and its interval. */
+  receipts?: number[][];
   ack: Summary;
   sent: number;
   acked: number;
@@ -332,13 +334,19 @@ async function appendSlice(
 }
 
 /** Waits for every subscriber to have every appended seq, and makes the lane's figures. */
-async function finishLane(lane: Lane, rate: number, seconds: number): Promise<FanoutMeasure> {
+async function finishLane(
+  lane: Lane,
+  rate: number,
+  seconds: number,
+  { keepReceipts = false } = {},
+): Promise<FanoutMeasure> {
   const verify = await lane.subs.request<FanoutMeasure['verify']>(
     'verify',
     { expected: lane.lastSeq, timeoutMs: 20_000 },
     60_000,
   );
   const st = await lane.subs.request<{ latency: Summary; perAppend: FanoutMeasure['perAppend'] }>('stats');
+  const receipts = keepReceipts ? await lane.subs.request<number[][]>('receipts') : undefined;
   const m: FanoutMeasure = {
     system: lane.name,
     subscribers: lane.subscribers,
@@ -347,6 +355,7 @@ async function finishLane(lane: Lane, rate: number, seconds: number): Promise<Fa
     seconds,
     latency: st.latency,
     perAppend: st.perAppend,
+    ...(receipts ? { receipts } : {}),
     ack: summarize(lane.ack),
     sent: lane.sent,
     acked: lane.acked,
@@ -564,7 +573,7 @@ async function interleaved(
       for (const lane of lanes) setPaused(lane, false);
       const out: Record<string, FanoutMeasure> = {};
       for (const lane of lanes) {
-        const m = await finishLane(lane, rate, seconds);
+        const m = await finishLane(lane, rate, seconds, { keepReceipts: true });
         logMeasure(ctx, m);
         out[lane.options.system] = m;
       }
@@ -732,6 +741,7 @@ function latencyRows(
       target: 'report',
       pass: null,
     },
+    ...pooledRows(figure, runs, subject, withSocketio),
     ...perAppendRows(figure, runs, subject, withSocketio),
     ...stallRows(figure, runs, subject, withSocketio),
     {
@@ -748,6 +758,39 @@ function latencyRows(
     },
   );
   return rows;
+}
+
+/**
+ * The p99 over the three runs' appends together, against each baseline's (report only), with a
+ * 95 % bootstrap interval of the ratio. The pass/fail rows take the median of the runs' p99s, as
+ * the issue asks; but at 20–25 appends/s a run's p99 is its second- or third-worst append, so
+ * one stall decides it. Pooled, the p99 rests on three times the appends, and the interval says
+ * whether the difference is larger than what chance in which appends were slow would give.
+ */
+function pooledRows(
+  figure: string,
+  runs: Array<Record<string, FanoutMeasure>>,
+  subject: string,
+  withSocketio: boolean,
+): Row[] {
+  const pooled = (s: string) => runs.flatMap((r) => r[s]?.receipts ?? []);
+  if (!runs.every((r) => r[subject]?.receipts && r.raw?.receipts)) return [];
+  const baselines = withSocketio && runs.every((r) => r.socketio?.receipts) ? ['raw', 'socketio'] : ['raw'];
+  return baselines.map((b) => {
+    const r = ratioInterval(pooled(subject), pooled(b));
+    return {
+      figure,
+      metric: `latency p99 over ${runs.length === 1 ? 'the run' : `the ${runs.length} runs pooled`} (${r.appends.subject} appends)`,
+      value: r.subject,
+      unit: 'ms',
+      baselineName: LANE_NAME[b as System],
+      baseline: r.baseline,
+      ratio: r.ratio,
+      target: 'report',
+      pass: null,
+      note: `95 % interval of the ratio ${f(r.low)}–${f(r.high)} (${r.draws} resamples of the appends); below 1.0 in ${Math.round(r.belowOne * 100)} %`,
+    };
+  });
 }
 
 /**

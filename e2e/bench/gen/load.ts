@@ -32,7 +32,7 @@ const latency = new Samples();
  * receipt means the append was late leaving the server (its handling or its database write); a
  * wide spread means some subscribers read it late (this generator's core).
  */
-const receipts = new Map<string, { first: number; last: number }>();
+const receipts = new Map<string, { first: number; last: number; all: number[] }>();
 let recordFrom = Infinity;
 let recordUntil = Infinity;
 let framesTotal = 0;
@@ -52,9 +52,12 @@ function onEvent(c: Conn, seq: number, t: number | undefined): void {
     latency.add(ms);
     const key = `${c.taskId} ${t}`;
     const seen = receipts.get(key);
-    if (!seen) receipts.set(key, { first: ms, last: ms });
-    else if (ms < seen.first) seen.first = ms;
-    else if (ms > seen.last) seen.last = ms;
+    if (!seen) receipts.set(key, { first: ms, last: ms, all: [ms] });
+    else {
+      seen.all.push(ms);
+      if (ms < seen.first) seen.first = ms;
+      else if (ms > seen.last) seen.last = ms;
+    }
   }
 }
 
@@ -67,6 +70,14 @@ function receiptSummary() {
     spread.push(r.last - r.first);
   }
   return { first: summarize(first), spread: summarize(spread) };
+}
+
+/**
+ * Every recorded receipt's latency, grouped by append (µs-rounded ms), for statistics that pool
+ * runs or resample appends (`ratioInterval`).
+ */
+function receiptLatencies(): number[][] {
+  return [...receipts.values()].map((r) => r.all.map((ms) => Math.round(ms * 1000) / 1000));
 }
 
 interface Target {
@@ -534,6 +545,7 @@ serveIpc({
   subscribe,
   record,
   stats,
+  receipts: receiptLatencies,
   verify,
   closeAll,
   replay,

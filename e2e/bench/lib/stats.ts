@@ -104,3 +104,95 @@ export function epochMs(): number {
 export function f(value: number | null | undefined, digits = 2): string {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–';
 }
+
+/** A seeded uniform generator in [0, 1) (mulberry32): the same samples give the same interval. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Receipts grouped by append: each inner list is one append's latencies at its subscribers. */
+export type ReceiptsByAppend = readonly (readonly number[])[];
+
+export interface RatioInterval {
+  /** The percentile over every receipt of the subject's appends, and of the baseline's. */
+  subject: number;
+  baseline: number;
+  ratio: number;
+  /** The central `level` share of the resampled ratios. */
+  low: number;
+  high: number;
+  /** Share of resampled ratios below 1: how often the subject came out ahead. */
+  belowOne: number;
+  appends: { subject: number; baseline: number };
+  draws: number;
+}
+
+/**
+ * The ratio of two systems' latency percentiles over all their receipts, with a bootstrap
+ * interval. What is resampled is appends, each with all its receipts: the subscribers of one
+ * append share its wait in the server and the database, so its receipts are not independent
+ * draws, and resampling them one by one would give an interval far too narrow.
+ */
+export function ratioInterval(
+  subject: ReceiptsByAppend,
+  baseline: ReceiptsByAppend,
+  {
+    p = 99,
+    draws = 1000,
+    level = 0.95,
+    seed = 1,
+  }: { p?: number; draws?: number; level?: number; seed?: number } = {},
+): RatioInterval {
+  const random = seededRandom(seed);
+  const ofAll = (appends: ReceiptsByAppend) => percentile(Float64Array.from(appends.flat()).sort(), p);
+  const resampled = (appends: ReceiptsByAppend, buffer: Float64Array) => {
+    let n = 0;
+    for (let i = 0; i < appends.length; i++) {
+      const chosen = appends[Math.floor(random() * appends.length)]!;
+      for (let j = 0; j < chosen.length; j++) {
+        if (n === buffer.length) buffer = growTo(buffer, n * 2);
+        buffer[n++] = chosen[j]!;
+      }
+    }
+    return { buffer, value: percentile(buffer.subarray(0, n).sort(), p) };
+  };
+  const ratios = new Float64Array(draws);
+  let subjectBuffer: Float64Array = new Float64Array(subject.reduce((n, a) => n + a.length, 0) || 1);
+  let baselineBuffer: Float64Array = new Float64Array(baseline.reduce((n, a) => n + a.length, 0) || 1);
+  for (let d = 0; d < draws; d++) {
+    const s = resampled(subject, subjectBuffer);
+    const b = resampled(baseline, baselineBuffer);
+    subjectBuffer = s.buffer;
+    baselineBuffer = b.buffer;
+    ratios[d] = s.value / b.value;
+  }
+  ratios.sort();
+  let below = 0;
+  while (below < draws && ratios[below]! < 1) below++;
+  const tail = ((1 - level) / 2) * 100;
+  const subjectValue = ofAll(subject);
+  const baselineValue = ofAll(baseline);
+  return {
+    subject: subjectValue,
+    baseline: baselineValue,
+    ratio: subjectValue / baselineValue,
+    low: percentile(ratios, tail),
+    high: percentile(ratios, 100 - tail),
+    belowOne: draws ? below / draws : NaN,
+    appends: { subject: subject.length, baseline: baseline.length },
+    draws,
+  };
+}
+
+function growTo(buffer: Float64Array, size: number): Float64Array {
+  const next = new Float64Array(size);
+  next.set(buffer);
+  return next;
+}
