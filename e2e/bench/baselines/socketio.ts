@@ -22,7 +22,8 @@ import { Server } from 'socket.io';
 import { argValue, notifyReady, serveIpc } from '../lib/ipc.js';
 import { BaselineStore, eventsOf, memoryAfterGc, readJson, TaskQueues } from './store.js';
 
-const PING_INTERVAL_MS = 25_000;
+/** Socket.IO's default; `--ping-interval` only for the test of the spread. */
+const PING_INTERVAL_MS = Number(argValue('ping-interval', '25000'));
 const seqs = new Map<string, number>();
 const store = new BaselineStore();
 const queues = new TaskQueues();
