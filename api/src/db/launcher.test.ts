@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectDatabase, databaseNameFromUri, isDuplicateKeyError } from './connect.js';
 import { findMongodOnPath, redactMongoUri, startDatabaseServer } from './launcher.js';
@@ -55,6 +58,23 @@ describe('startDatabaseServer', () => {
     );
     // Stopping twice is harmless.
     await server.stop();
+  });
+
+  it('leaves nothing in the temporary directory once stopped, whichever server it embedded', async () => {
+    // mongodb-memory-server is tried first; where it cannot start it used to keep the data
+    // directory it had made, one per start of the API or of a test.
+    const own = mkdtempSync(join(tmpdir(), 'launcher-tmp-'));
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = own;
+    try {
+      const server = await startDatabaseServer({ env: embeddedEnv() });
+      await server.stop();
+      expect(readdirSync(own)).toEqual([]);
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   it('uses MONGODB_URI as is and never logs its credentials', async () => {

@@ -11,6 +11,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, realpathSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -145,18 +147,28 @@ async function startMemoryServer(systemBinary: string | undefined): Promise<Laun
     if (typeof args[0] === 'string' && args[0].startsWith(MMS_FAILURE_BANNER)) return;
     originalWarn.apply(console, args);
   };
+  // Our own data directory: when MMS cannot start (no binary, the usual case here) it keeps the
+  // one it made "for investigation", and every start of the API or a test left one in the
+  // temporary directory.
+  const dbPath = await mkdtemp(join(tmpdir(), 'mongo-mem-'));
+  const removeDbPath = () => rm(dbPath, { recursive: true, force: true }).catch(() => undefined);
   try {
-    const mms = await MongoMemoryServer.create(
-      systemBinary === undefined ? {} : { binary: { systemBinary } },
-    );
+    const mms = await MongoMemoryServer.create({
+      instance: { dbPath },
+      ...(systemBinary === undefined ? {} : { binary: { systemBinary } }),
+    });
     return {
       uri: mms.getUri(),
       kind: 'mongod-memory-server',
       stop: async () => {
         await mms.stop({ doCleanup: true, force: true });
+        await removeDbPath();
       },
       stderrTail: () => [],
     };
+  } catch (error) {
+    await removeDbPath();
+    throw error;
   } finally {
     console.warn = originalWarn;
     restoreEnv();
