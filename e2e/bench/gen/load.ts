@@ -28,11 +28,11 @@ interface Conn {
 const conns: Conn[] = [];
 const latency = new Samples();
 /**
- * Each recorded append's earliest and latest receipt among its task's subscribers. A late first
+ * Each recorded append's receipts (latency in ms) among its task's subscribers. A late first
  * receipt means the append was late leaving the server (its handling or its database write); a
  * wide spread means some subscribers read it late (this generator's core).
  */
-const receipts = new Map<string, { first: number; last: number; all: number[] }>();
+const receipts = new Map<string, number[]>();
 let recordFrom = Infinity;
 let recordUntil = Infinity;
 let framesTotal = 0;
@@ -52,12 +52,8 @@ function onEvent(c: Conn, seq: number, t: number | undefined): void {
     latency.add(ms);
     const key = `${c.taskId} ${t}`;
     const seen = receipts.get(key);
-    if (!seen) receipts.set(key, { first: ms, last: ms, all: [ms] });
-    else {
-      seen.all.push(ms);
-      if (ms < seen.first) seen.first = ms;
-      else if (ms > seen.last) seen.last = ms;
-    }
+    if (seen) seen.push(ms);
+    else receipts.set(key, [ms]);
   }
 }
 
@@ -65,9 +61,15 @@ function onEvent(c: Conn, seq: number, t: number | undefined): void {
 function receiptSummary() {
   const first: number[] = [];
   const spread: number[] = [];
-  for (const r of receipts.values()) {
-    first.push(r.first);
-    spread.push(r.last - r.first);
+  for (const all of receipts.values()) {
+    let earliest = Infinity;
+    let latest = -Infinity;
+    for (const ms of all) {
+      if (ms < earliest) earliest = ms;
+      if (ms > latest) latest = ms;
+    }
+    first.push(earliest);
+    spread.push(latest - earliest);
   }
   return { first: summarize(first), spread: summarize(spread) };
 }
@@ -77,7 +79,7 @@ function receiptSummary() {
  * runs or resample appends (`ratioInterval`).
  */
 function receiptLatencies(): number[][] {
-  return [...receipts.values()].map((r) => r.all.map((ms) => Math.round(ms * 1000) / 1000));
+  return [...receipts.values()].map((all) => all.map((ms) => Math.round(ms * 1000) / 1000));
 }
 
 interface Target {
