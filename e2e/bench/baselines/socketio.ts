@@ -46,39 +46,39 @@ const io = new Server(server, {
   pingInterval: PING_INTERVAL_MS,
   pingTimeout: 60_000,
 });
+// engine.io announces each client's socket right after making it, its first ping already scheduled.
+io.engine.on('connection', (conn: EngineSocket) => drawPingInterval(conn));
 io.on('connection', (socket) => {
-  spreadPings(socket.conn);
   const taskId = String(socket.handshake.query.taskId ?? '');
   void socket.join(taskId);
   socket.emit('snapshot', { seq: seqs.get(taskId) ?? 0 });
 });
 
-let pingsSpread = false;
+/** What `drawPingInterval` uses of an engine.io socket (its `schedulePing`'s fields). */
+interface EngineSocket {
+  pingIntervalTimer: NodeJS.Timeout | null;
+  hasRefreshedPingTimeout: boolean;
+  sendPacket(type: string): void;
+  resetPingTimeout(): void;
+}
 
 /**
- * Makes engine.io's per-client ping timer (`schedulePing`, re-armed with `refresh()` after each
- * pong, so each client keeps its own interval) use an interval drawn per client. Patched on the
- * prototype at the first connection, which is the first time the class is at hand.
+ * Replaces a client's ping timer (engine.io's `schedulePing`, same body) with one whose interval
+ * is drawn for that client. engine.io re-arms this same timer with `refresh()` after each pong, so
+ * the client keeps its interval. Done per socket as engine.io makes it: patching the class at the
+ * first Socket.IO connection missed every socket made before it (when 40 clients connected at once,
+ * often all of them), and those pinged in step.
  */
-function spreadPings(conn: object): void {
-  if (pingsSpread) return;
-  pingsSpread = true;
-  const proto = Object.getPrototypeOf(conn) as { schedulePing(): void };
-  proto.schedulePing = function (this: {
-    pingIntervalTimer: NodeJS.Timeout;
-    hasRefreshedPingTimeout: boolean;
-    sendPacket(type: string): void;
-    resetPingTimeout(): void;
-  }) {
-    this.pingIntervalTimer = setTimeout(
-      () => {
-        this.hasRefreshedPingTimeout = false;
-        this.sendPacket('ping');
-        this.resetPingTimeout();
-      },
-      PING_INTERVAL_MS * (0.5 + Math.random()),
-    );
-  };
+function drawPingInterval(conn: EngineSocket): void {
+  if (conn.pingIntervalTimer) clearTimeout(conn.pingIntervalTimer);
+  conn.pingIntervalTimer = setTimeout(
+    () => {
+      conn.hasRefreshedPingTimeout = false;
+      conn.sendPacket('ping');
+      conn.resetPingTimeout();
+    },
+    PING_INTERVAL_MS * (0.5 + Math.random()),
+  );
 }
 
 async function append(taskId: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
