@@ -27,10 +27,14 @@ let answered = 0;
 
 const append = EventLog.prototype.append;
 EventLog.prototype.append = function (...args) {
-  // eslint-disable-next-line @typescript-eslint/no-this-alias -- the API's own EventLog is what is needed
-  log ??= this;
+  remember(this);
   return append.apply(this, args);
 };
+
+/** The API's own EventLog, kept from its first append (which hapi answers). */
+function remember(eventLog) {
+  log ??= eventLog;
+}
 
 const createServer = Hapi.server;
 Hapi.server = function (...args) {
